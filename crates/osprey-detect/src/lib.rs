@@ -1,1 +1,23 @@
+//! YOLO object detection on ONNX Runtime with Ultralytics-exact pre- and post-processing.
+//!
+//! ```text
+//! bytes ─decode─▶ RgbImage ─Preprocessor─▶ Prepared ─Detector::infer─▶ Vec<Detection>
+//! ```
+//! The [`Detector`] owns one ONNX Runtime session; it is `Send` but not meant to be shared:
+//! give it to one thread and feed it [`Prepared`] images (see the server's inference worker).
+#![forbid(clippy::print_stdout, clippy::print_stderr)]
 
+mod engine;
+mod error;
+pub mod eval;
+pub mod layout;
+pub mod model;
+pub mod names;
+pub mod postprocess;
+pub mod runtime;
+
+pub use engine::{Detector, EngineOptions, Prepared, Preprocessor, Provider, StageTimings};
+pub use error::DetectError;
+pub use layout::OutputLayout;
+pub use model::{BatchAxis, ModelInfo};
+pub use postprocess::{iou, DetectParams, Detection};

@@ -180,21 +180,22 @@ pub fn write_planar(src: &RgbImage, geo: &LetterboxGeometry, out: &mut [f32]) {
 }
 
 impl LetterboxGeometry {
-    /// Maps a box from model-input pixels back to original-image pixels and clips it, as
-    /// Ultralytics' `scale_boxes` does for predictions (gain from the shapes, pad rounded).
+    /// Maps a box from model-input pixels back to original-image pixels and clips it.
+    ///
+    /// This is the exact inverse of the letterbox: remove the left/top padding, then divide by
+    /// the per-axis scale actually applied (`unpadded / original`, which differs slightly between
+    /// axes because the resized size is rounded). Ultralytics 8.4 predictions agree with it to
+    /// float precision (checked against the shared reference outputs).
     pub fn unletterbox(&self, b: [f32; 4]) -> [f32; 4] {
-        let (w0, h0) = (f64::from(self.src_width), f64::from(self.src_height));
-        let (w1, h1) = (f64::from(self.out_width), f64::from(self.out_height));
-        let gain = (h1 / h0).min(w1 / w0);
-        let pad_x = py_round((w1 - w0 * gain) / 2.0 - 0.1) as f32;
-        let pad_y = py_round((h1 - h0 * gain) / 2.0 - 0.1) as f32;
-        let gain = gain as f32;
+        let gx = (f64::from(self.unpadded.0) / f64::from(self.src_width)) as f32;
+        let gy = (f64::from(self.unpadded.1) / f64::from(self.src_height)) as f32;
+        let (px, py) = (self.left as f32, self.top as f32);
         let (wf, hf) = (self.src_width as f32, self.src_height as f32);
         [
-            ((b[0] - pad_x) / gain).clamp(0.0, wf),
-            ((b[1] - pad_y) / gain).clamp(0.0, hf),
-            ((b[2] - pad_x) / gain).clamp(0.0, wf),
-            ((b[3] - pad_y) / gain).clamp(0.0, hf),
+            ((b[0] - px) / gx).clamp(0.0, wf),
+            ((b[1] - py) / gy).clamp(0.0, hf),
+            ((b[2] - px) / gx).clamp(0.0, wf),
+            ((b[3] - py) / gy).clamp(0.0, hf),
         ]
     }
 
