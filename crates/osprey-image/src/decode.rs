@@ -265,16 +265,30 @@ fn decode_jpeg_turbo(bytes: &[u8], limits: &DecodeLimits) -> Option<Result<RgbIm
     else {
         return Some(Err(corrupt("dimensions out of range".into())));
     };
+    if width == 0 || height == 0 {
+        return Some(Err(corrupt(
+            "the header has no image dimensions (truncated?)".into(),
+        )));
+    }
     if let Err(e) = check_pixels(width, height, limits) {
         return Some(Err(e));
     }
-    let mut pixels = vec![0u8; header.width * header.height * 3];
+    let cmyk = matches!(
+        header.colorspace,
+        turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK
+    );
+    let (format, channels) = if cmyk {
+        (turbojpeg::PixelFormat::CMYK, 4)
+    } else {
+        (turbojpeg::PixelFormat::RGB, 3)
+    };
+    let mut pixels = vec![0u8; header.width * header.height * channels];
     let image = turbojpeg::Image {
         pixels: pixels.as_mut_slice(),
         width: header.width,
-        pitch: header.width * 3,
+        pitch: header.width * channels,
         height: header.height,
-        format: turbojpeg::PixelFormat::RGB,
+        format,
     };
     if let Err(turbojpeg::Error::TurboJpegError(msg)) = decompressor.decompress(bytes, image) {
         // libjpeg warnings leave a full image behind. OpenCV accepts those images, except that a
@@ -287,8 +301,24 @@ fn decode_jpeg_turbo(bytes: &[u8], limits: &DecodeLimits) -> Option<Result<RgbIm
             return None;
         }
     }
+    if cmyk {
+        pixels = cmyk_to_rgb(&pixels);
+    }
     let img = RgbImage::from_raw(width, height, pixels)?;
     Some(Ok(apply_orientation(img, jpeg_orientation(bytes))))
+}
+
+/// OpenCV's CMYK conversion for JPEGs (`icvCvt_CMYK2BGR_8u_C4C3R`), which assumes Adobe's
+/// inverted storage (255 = no ink): `channel = k - ((255 - v) * k >> 8)`.
+fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
+    let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
+    for px in cmyk.chunks_exact(4) {
+        let k = i32::from(px[3]);
+        for &v in &px[..3] {
+            rgb.push((k - (((255 - i32::from(v)) * k) >> 8)) as u8);
+        }
+    }
+    rgb
 }
 
 /// The EXIF orientation of a JPEG, read from its headers only.

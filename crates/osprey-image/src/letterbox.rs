@@ -198,20 +198,6 @@ impl LetterboxGeometry {
             ((b[3] - py) / gy).clamp(0.0, hf),
         ]
     }
-
-    /// Maps a box the way Ultralytics validation does with a dataset `ratio_pad`: gain is the
-    /// resized height over the original height, pad is the letterbox's left/top.
-    pub fn unletterbox_val(&self, b: [f32; 4]) -> [f32; 4] {
-        let gain = (f64::from(self.unpadded.1) / f64::from(self.src_height)) as f32;
-        let (px, py) = (self.left as f32, self.top as f32);
-        let (wf, hf) = (self.src_width as f32, self.src_height as f32);
-        [
-            ((b[0] - px) / gain).clamp(0.0, wf),
-            ((b[1] - py) / gain).clamp(0.0, hf),
-            ((b[2] - px) / gain).clamp(0.0, wf),
-            ((b[3] - py) / gain).clamp(0.0, hf),
-        ]
-    }
 }
 
 #[cfg(test)]
