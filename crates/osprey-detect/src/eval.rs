@@ -1,16 +1,16 @@
-//! COCO-style mAP the way Ultralytics `val` computes it (`DetectionValidator`,
+//! COCO-style mAP the way Ultralytics 8.4 `val` computes it (`DetectionValidator`,
 //! `match_predictions`, `ap_per_class`, `compute_ap`), for checking a model end to end.
 //!
-//! Per image: predictions (conf ≥ 0.001, multi-label NMS at IoU 0.7, ≤ 300) are matched to
-//! ground truth at the ten IoU thresholds 0.50:0.05:0.95 — for each threshold, candidate pairs
-//! of the same class are taken in descending IoU, one per prediction, then one per ground-truth
-//! box in prediction order. Per class, precision/recall curves over predictions sorted by
-//! confidence give AP by trapezoidal integration of the interpolated precision envelope at 101
-//! recall points. mAP averages over the classes present in the ground truth.
+//! Per image, predictions (conf > 0.001, multi-label NMS at IoU 0.7, at most 300) and ground
+//! truth are compared in letterboxed-input pixels. Predictions are taken in descending
+//! confidence; at each of the ten IoU thresholds 0.50:0.05:0.95 a prediction claims the
+//! still-unclaimed ground-truth box of its class with the highest IoU, and is a true positive if
+//! that IoU reaches the threshold. Per class, precision/recall over predictions sorted by
+//! confidence give AP: the precision envelope, dropped to zero right after the last recall,
+//! sampled at 101 recall points and integrated with the trapezoidal rule. mAP averages over the
+//! classes present in the ground truth.
 
 use std::path::{Path, PathBuf};
-
-use crate::iou;
 
 /// IoU thresholds 0.50, 0.55, …, 0.95.
 pub const IOU_THRESHOLDS: [f32; 10] = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
@@ -33,7 +33,16 @@ pub struct ImageStats {
     pub target_classes: Vec<u32>,
 }
 
-/// Scores one image (`match_predictions`). `preds` are `(bbox, confidence, class)`.
+/// IoU as Ultralytics' `box_iou` computes it (with `eps = 1e-7` in the denominator).
+fn box_iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter + 1e-7)
+}
+
+/// Scores one image (`match_predictions`). `preds` are `(bbox, confidence, class)` in descending
+/// confidence, as NMS returns them.
 pub fn match_image(preds: &[([f32; 4], f32, u32)], gts: &[GroundTruth]) -> ImageStats {
     let mut out = ImageStats {
         preds: preds.iter().map(|p| (p.1, p.2, [false; 10])).collect(),
@@ -42,51 +51,34 @@ pub fn match_image(preds: &[([f32; 4], f32, u32)], gts: &[GroundTruth]) -> Image
     if preds.is_empty() || gts.is_empty() {
         return out;
     }
-    // IoU of every (gt, pred) pair of the same class.
-    let ious: Vec<Vec<f32>> = gts
-        .iter()
-        .map(|g| {
-            preds
-                .iter()
-                .map(|p| {
-                    if p.2 == g.class_id {
-                        iou(g.bbox, p.0)
-                    } else {
-                        0.0
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    for (t, &thr) in IOU_THRESHOLDS.iter().enumerate() {
-        let mut pairs: Vec<(usize, usize, f32)> = Vec::new();
-        for (gi, row) in ious.iter().enumerate() {
-            for (pi, &v) in row.iter().enumerate() {
-                if v >= thr && v > 0.0 {
-                    pairs.push((gi, pi, v));
+    // claimed[g][t]: ground truth g already matched at threshold t.
+    let mut claimed = vec![[false; 10]; gts.len()];
+    for (j, p) in preds.iter().enumerate() {
+        let ious: Vec<f32> = gts
+            .iter()
+            .map(|g| {
+                if g.class_id == p.2 {
+                    box_iou(g.bbox, p.0)
+                } else {
+                    0.0
                 }
-            }
-        }
-        if pairs.is_empty() {
+            })
+            .collect();
+        if !ious.iter().any(|&v| v >= IOU_THRESHOLDS[0]) {
             continue;
         }
-        // Highest IoU first; then the first pair of each prediction; then, among those ordered by
-        // prediction index (as NumPy's unique orders them), the first pair of each ground truth.
-        pairs.sort_by(|a, b| b.2.total_cmp(&a.2));
-        let mut seen_pred = vec![false; preds.len()];
-        let mut by_pred: Vec<(usize, usize)> = Vec::new();
-        for &(g, p, _) in &pairs {
-            if !seen_pred[p] {
-                seen_pred[p] = true;
-                by_pred.push((g, p));
+        for (t, &thr) in IOU_THRESHOLDS.iter().enumerate() {
+            // np.argmax over the unclaimed IoUs: the first maximum wins.
+            let mut best = (0usize, f32::NEG_INFINITY);
+            for (g, &v) in ious.iter().enumerate() {
+                let v = if claimed[g][t] { 0.0 } else { v };
+                if v > best.1 {
+                    best = (g, v);
+                }
             }
-        }
-        by_pred.sort_by_key(|&(_, p)| p);
-        let mut seen_gt = vec![false; gts.len()];
-        for (g, p) in by_pred {
-            if !seen_gt[g] {
-                seen_gt[g] = true;
-                out.preds[p].2[t] = true;
+            if best.1 >= thr {
+                out.preds[j].2[t] = true;
+                claimed[best.0][t] = true;
             }
         }
     }
@@ -108,16 +100,18 @@ pub struct MapResult {
     pub targets: usize,
 }
 
-/// 101-point interpolated AP (`compute_ap`), trapezoidal like `np.trapz`.
+/// 101-point interpolated AP (`compute_ap`), trapezoidal like `np.trapezoid`. The sentinels
+/// `(recall[-1], 0)` and `(1, 0)` make precision fall to zero right after the last recall.
 pub fn compute_ap(recall: &[f64], precision: &[f64]) -> f64 {
-    let mut mrec = Vec::with_capacity(recall.len() + 2);
+    let mut mrec = Vec::with_capacity(recall.len() + 3);
     mrec.push(0.0);
     mrec.extend_from_slice(recall);
+    mrec.push(recall.last().copied().unwrap_or(1.0));
     mrec.push(1.0);
-    let mut mpre = Vec::with_capacity(precision.len() + 2);
+    let mut mpre = Vec::with_capacity(precision.len() + 3);
     mpre.push(1.0);
     mpre.extend_from_slice(precision);
-    mpre.push(0.0);
+    mpre.extend_from_slice(&[0.0, 0.0]);
     for i in (0..mpre.len() - 1).rev() {
         mpre[i] = mpre[i].max(mpre[i + 1]);
     }
@@ -342,11 +336,11 @@ mod tests {
 
     #[test]
     fn compute_ap_matches_numpy() {
-        // Values from the same formula in NumPy 2 (np.interp + np.trapezoid over 101 points).
+        // Values from Ultralytics 8.4's compute_ap run with NumPy 2.
         for (r, p, want) in [
             (&[1.0][..], &[1.0][..], 0.995),
             (&[0.5, 1.0], &[1.0, 0.5], 0.8725),
-            (&[0.5, 0.5], &[1.0, 0.5], 0.6225),
+            (&[0.5, 0.5], &[1.0, 0.5], 0.495),
             (
                 &[0.0, 0.0, 1.0],
                 &[0.0, 0.0, 1.0 / 3.0],

@@ -1,6 +1,6 @@
 //! Compares `osprey_image::resize` with dumps of `cv2.resize` (see tools/cv_resize_dump.py).
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
-use osprey_image::resize::{resize, Interpolation};
+use osprey_image::resize::resize;
 use osprey_image::RgbImage;
 use std::io::Read;
 
@@ -53,8 +53,7 @@ fn main() {
             bad += 1;
         }
         println!(
-            "{sw}x{sh} -> {dw}x{dh} {:?}: {} of {} bytes differ (max {maxd}) first {:?}",
-            it,
+            "{sw}x{sh} -> {dw}x{dh}: {} of {} bytes differ (max {maxd}) first {:?}",
             diffs.len(),
             m,
             diffs.iter().take(4).collect::<Vec<_>>()

@@ -3,7 +3,7 @@
 //! The geometry reproduces Ultralytics' Python arithmetic, including Python's round-half-to-even
 //! `round()` and the `round(d ± 0.1)` split of odd padding, so the model sees the same pixels.
 
-use crate::resize::{resize, Interpolation};
+use crate::resize::resize;
 use crate::RgbImage;
 
 /// Grey value of the padding, as Ultralytics uses.
@@ -101,7 +101,7 @@ impl Letterbox {
         let src = if geo.unpadded == (img.width(), img.height()) {
             img
         } else {
-            resized = resize(img, geo.unpadded.0, geo.unpadded.1, Interpolation::Linear);
+            resized = resize(img, geo.unpadded.0, geo.unpadded.1);
             &resized
         };
         write_planar(src, &geo, out);
@@ -110,8 +110,8 @@ impl Letterbox {
 }
 
 /// Ultralytics validation preprocessing: `load_image` resizes the long side to `imgsz`
-/// (`ceil`, `INTER_AREA` when shrinking, `INTER_LINEAR` when enlarging), then `LetterBox`
-/// pads to a square without scaling. Returns the resized image and its geometry.
+/// (sides rounded up, `INTER_LINEAR`), then `LetterBox` pads to a square without scaling.
+/// Returns the resized image and its geometry.
 pub fn val_letterbox(img: &RgbImage, imgsz: u32) -> (RgbImage, LetterboxGeometry) {
     let (w0, h0) = (f64::from(img.width()), f64::from(img.height()));
     let r = f64::from(imgsz) / w0.max(h0);
@@ -120,12 +120,7 @@ pub fn val_letterbox(img: &RgbImage, imgsz: u32) -> (RgbImage, LetterboxGeometry
     } else {
         let w = ((w0 * r).ceil() as u32).min(imgsz).max(1);
         let h = ((h0 * r).ceil() as u32).min(imgsz).max(1);
-        let interp = if r > 1.0 {
-            Interpolation::Linear
-        } else {
-            Interpolation::Area
-        };
-        resize(img, w, h, interp)
+        resize(img, w, h)
     };
     let lb = Letterbox {
         height: imgsz,

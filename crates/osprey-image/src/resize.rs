@@ -11,28 +11,16 @@
 //!   such rows the way OpenCV's SIMD kernel does: `((h0 >> 4) * b0 >> 16) + ((h1 >> 4) * b1 >> 16)`,
 //!   then `(x + 2) >> 2`, for every byte of the row (checked bit-exact against OpenCV 5.0's
 //!   `cv2.resize`, including row tails).
-//! * An exact 2× reduction in both directions is an area average (OpenCV switches to it too).
+//! * An exact 2× reduction in both directions is a 2×2 average (OpenCV switches to it too).
 
 use crate::RgbImage;
 
 const COEF_BITS: u32 = 11;
 const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
 
-/// Interpolation methods, named as in OpenCV.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interpolation {
-    /// `cv2.INTER_LINEAR`.
-    Linear,
-    /// `cv2.INTER_AREA` when shrinking. Enlarging with it uses `Linear`, which differs from
-    /// OpenCV's area-mode bilinear weights; Osprey only shrinks with it (validation `load_image`).
-    Area,
-}
-
-/// Resizes `src` to `dst_w` × `dst_h` with OpenCV's semantics for 8-bit images.
-///
-/// # Panics
-/// Never for valid images; a zero target size returns a copy of the source.
-pub fn resize(src: &RgbImage, dst_w: u32, dst_h: u32, interpolation: Interpolation) -> RgbImage {
+/// Resizes `src` to `dst_w` × `dst_h` like `cv2.resize(..., interpolation=cv2.INTER_LINEAR)`
+/// on an 8-bit image.
+pub fn resize(src: &RgbImage, dst_w: u32, dst_h: u32) -> RgbImage {
     if dst_w == 0 || dst_h == 0 || (dst_w == src.width() && dst_h == src.height()) {
         return src.clone();
     }
@@ -40,20 +28,8 @@ pub fn resize(src: &RgbImage, dst_w: u32, dst_h: u32, interpolation: Interpolati
     let inv_scale_y = f64::from(dst_h) / f64::from(src.height());
     let scale_x = 1.0 / inv_scale_x;
     let scale_y = 1.0 / inv_scale_y;
-    let iscale_x = scale_x.round();
-    let iscale_y = scale_y.round();
-    let area_fast =
-        (scale_x - iscale_x).abs() < f64::EPSILON && (scale_y - iscale_y).abs() < f64::EPSILON;
-
-    let use_area = match interpolation {
-        Interpolation::Linear => area_fast && iscale_x == 2.0 && iscale_y == 2.0,
-        Interpolation::Area => scale_x >= 1.0 && scale_y >= 1.0,
-    };
-    if use_area {
-        if area_fast {
-            return area_fast_integer(src, dst_w, dst_h, iscale_x as usize, iscale_y as usize);
-        }
-        return area_general(src, dst_w, dst_h, scale_x, scale_y);
+    if (scale_x - 2.0).abs() < f64::EPSILON && (scale_y - 2.0).abs() < f64::EPSILON {
+        return halve(src, dst_w, dst_h);
     }
     linear(src, dst_w, dst_h, scale_x, scale_y)
 }
@@ -168,124 +144,20 @@ fn linear(src: &RgbImage, dst_w: u32, dst_h: u32, scale_x: f64, scale_y: f64) ->
     }
 }
 
-/// Integer-factor area reduction (`resizeAreaFast_`).
-fn area_fast_integer(src: &RgbImage, dst_w: u32, dst_h: u32, sx: usize, sy: usize) -> RgbImage {
-    let area = (sx * sy) as u32;
+/// Exact 2× reduction: each output pixel is `(a + b + c + d + 2) >> 2` of its 2×2 block.
+fn halve(src: &RgbImage, dst_w: u32, dst_h: u32) -> RgbImage {
     let row_len = dst_w as usize * 3;
     let mut out = vec![0u8; row_len * dst_h as usize];
-    let inv_area = 1.0f32 / area as f32;
     for dy in 0..dst_h as usize {
+        let (r0, r1) = (src.row(2 * dy as u32), src.row(2 * dy as u32 + 1));
+        let dst = &mut out[dy * row_len..(dy + 1) * row_len];
         for dx in 0..dst_w as usize {
             for c in 0..3 {
-                let mut sum = 0u32;
-                for ky in 0..sy {
-                    let row = src.row((dy * sy + ky) as u32);
-                    for kx in 0..sx {
-                        sum += u32::from(row[(dx * sx + kx) * 3 + c]);
-                    }
-                }
-                out[dy * row_len + dx * 3 + c] = if area == 4 {
-                    ((sum + 2) >> 2) as u8
-                } else {
-                    (sum as f32 * inv_area).round_ties_even().clamp(0.0, 255.0) as u8
-                };
+                let (a, b) = ((2 * dx) * 3 + c, (2 * dx + 1) * 3 + c);
+                let sum = u32::from(r0[a]) + u32::from(r0[b]) + u32::from(r1[a]) + u32::from(r1[b]);
+                dst[dx * 3 + c] = ((sum + 2) >> 2) as u8;
             }
         }
-    }
-    RgbImage {
-        width: dst_w,
-        height: dst_h,
-        data: out,
-    }
-}
-
-/// One source cell's contribution to one destination cell (`computeResizeAreaTab`).
-struct AreaWeight {
-    dst: usize,
-    src: usize,
-    alpha: f32,
-}
-
-fn area_table(src_size: u32, dst_size: u32, scale: f64) -> Vec<AreaWeight> {
-    let ssize = f64::from(src_size);
-    let mut tab = Vec::with_capacity(src_size as usize * 2);
-    for dx in 0..dst_size as usize {
-        let fsx1 = dx as f64 * scale;
-        let fsx2 = fsx1 + scale;
-        let cell = scale.min(ssize - fsx1);
-        let mut sx1 = fsx1.ceil() as i64;
-        let sx2 = (fsx2.floor() as i64).min(src_size as i64 - 1);
-        sx1 = sx1.min(sx2);
-        if sx1 as f64 - fsx1 > 1e-3 {
-            tab.push(AreaWeight {
-                dst: dx,
-                src: (sx1 - 1) as usize,
-                alpha: ((sx1 as f64 - fsx1) / cell) as f32,
-            });
-        }
-        for sx in sx1..sx2 {
-            tab.push(AreaWeight {
-                dst: dx,
-                src: sx as usize,
-                alpha: (1.0 / cell) as f32,
-            });
-        }
-        if fsx2 - sx2 as f64 > 1e-3 {
-            tab.push(AreaWeight {
-                dst: dx,
-                src: sx2 as usize,
-                alpha: ((fsx2 - sx2 as f64).min(1.0).min(cell) / cell) as f32,
-            });
-        }
-    }
-    tab
-}
-
-/// Non-integer area reduction (`resizeArea_`), accumulated in `f32` like OpenCV.
-fn area_general(src: &RgbImage, dst_w: u32, dst_h: u32, scale_x: f64, scale_y: f64) -> RgbImage {
-    let xtab = area_table(src.width(), dst_w, scale_x);
-    let ytab = area_table(src.height(), dst_h, scale_y);
-    let row_len = dst_w as usize * 3;
-    let mut out = vec![0u8; row_len * dst_h as usize];
-    let mut buf = vec![0f32; row_len];
-    let mut sum = vec![0f32; row_len];
-    let mut prev_dy: Option<usize> = None;
-
-    let flush = |dy: usize, sum: &[f32], out: &mut [u8]| {
-        for (o, s) in out[dy * row_len..(dy + 1) * row_len].iter_mut().zip(sum) {
-            *o = s.round_ties_even().clamp(0.0, 255.0) as u8;
-        }
-    };
-
-    for w in &ytab {
-        buf.iter_mut().for_each(|v| *v = 0.0);
-        let row = src.row(w.src as u32);
-        for xw in &xtab {
-            let s = xw.src * 3;
-            let d = xw.dst * 3;
-            for c in 0..3 {
-                buf[d + c] += f32::from(row[s + c]) * xw.alpha;
-            }
-        }
-        match prev_dy {
-            Some(p) if p == w.dst => {
-                for (s, b) in sum.iter_mut().zip(&buf) {
-                    *s += w.alpha * b;
-                }
-            }
-            _ => {
-                if let Some(p) = prev_dy {
-                    flush(p, &sum, &mut out);
-                }
-                for (s, b) in sum.iter_mut().zip(&buf) {
-                    *s = w.alpha * b;
-                }
-                prev_dy = Some(w.dst);
-            }
-        }
-    }
-    if let Some(p) = prev_dy {
-        flush(p, &sum, &mut out);
     }
     RgbImage {
         width: dst_w,
@@ -315,20 +187,18 @@ mod tests {
     #[test]
     fn same_size_is_a_copy() {
         let img = gradient(17, 9);
-        assert_eq!(resize(&img, 17, 9, Interpolation::Linear), img);
+        assert_eq!(resize(&img, 17, 9), img);
     }
 
     #[test]
     fn constant_image_stays_constant() {
         let img = RgbImage::filled(37, 23, [200, 114, 3]);
         for (w, h) in [(320, 213), (11, 7), (74, 46), (5, 100)] {
-            for interp in [Interpolation::Linear, Interpolation::Area] {
-                let out = resize(&img, w, h, interp);
-                assert!(
-                    out.as_raw().chunks(3).all(|p| p == [200, 114, 3]),
-                    "{w}x{h} {interp:?}"
-                );
-            }
+            let out = resize(&img, w, h);
+            assert!(
+                out.as_raw().chunks(3).all(|p| p == [200, 114, 3]),
+                "{w}x{h}"
+            );
         }
     }
 
@@ -336,7 +206,7 @@ mod tests {
     fn exact_halving_is_a_2x2_average() {
         let img =
             RgbImage::from_raw(2, 2, vec![0, 0, 0, 1, 1, 1, 2, 2, 2, 4, 4, 4]).expect("valid");
-        let out = resize(&img, 1, 1, Interpolation::Linear);
+        let out = resize(&img, 1, 1);
         // (0 + 1 + 2 + 4 + 2) >> 2 = 2
         assert_eq!(out.as_raw(), &[2, 2, 2]);
     }
@@ -344,24 +214,12 @@ mod tests {
     #[test]
     fn upscale_interpolates_between_neighbours() {
         let img = RgbImage::from_raw(2, 1, vec![0, 0, 0, 255, 255, 255]).expect("valid");
-        let out = resize(&img, 4, 1, Interpolation::Linear);
+        let out = resize(&img, 4, 1);
         // Half-pixel centres: dst x=0 -> src -0.25 (clamped to 0), x=1 -> 0.25, x=2 -> 0.75, x=3 -> 1.25 (edge).
         let r: Vec<u8> = out.as_raw().chunks(3).map(|p| p[0]).collect();
         assert_eq!(r[0], 0);
         assert_eq!(r[3], 255);
         assert!((63..=65).contains(&r[1]), "{r:?}");
         assert!((190..=192).contains(&r[2]), "{r:?}");
-    }
-
-    #[test]
-    fn area_weights_sum_to_one() {
-        for (s, d) in [(640u32, 214u32), (427, 320), (500, 333), (7, 3)] {
-            let scale = f64::from(s) / f64::from(d);
-            let tab = area_table(s, d, scale);
-            for dx in 0..d as usize {
-                let total: f32 = tab.iter().filter(|w| w.dst == dx).map(|w| w.alpha).sum();
-                assert!((total - 1.0).abs() < 1e-4, "{s}->{d} dst {dx}: {total}");
-            }
-        }
     }
 }

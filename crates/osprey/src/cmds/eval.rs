@@ -1,7 +1,8 @@
 //! `osprey eval`: mAP on a YOLO-format dataset, computed as Ultralytics `val` does.
 //!
 //! Preprocessing follows Ultralytics validation, not predict: the long side is resized to
-//! `imgsz` (`INTER_AREA` when shrinking), then padded to a square without further scaling.
+//! `imgsz` with sides rounded up, then padded to a square without further scaling; predictions
+//! and ground truth are compared in that letterboxed space.
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,18 +60,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             std::fs::read(&s.image).with_context(|| format!("reading {}", s.image.display()))?;
         let img = osprey_image::decode(&bytes, &limits)
             .with_context(|| format!("decoding {}", s.image.display()))?;
-        let gts = match std::fs::read_to_string(&s.label) {
-            Ok(text) => eval::read_labels(&text, img.width(), img.height())
+        let (resized, geometry) = osprey_image::letterbox::val_letterbox(&img, imgsz);
+        let (left, top) = (geometry.left as f32, geometry.top as f32);
+        let gts: Vec<_> = match std::fs::read_to_string(&s.label) {
+            Ok(text) => eval::read_labels(&text, resized.width(), resized.height())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", s.label.display()))?,
             Err(_) => Vec::new(),
-        };
-        let (resized, geometry) = osprey_image::letterbox::val_letterbox(&img, imgsz);
+        }
+        .into_iter()
+        .map(|mut g| {
+            g.bbox = [
+                g.bbox[0] + left,
+                g.bbox[1] + top,
+                g.bbox[2] + left,
+                g.bbox[3] + top,
+            ];
+            g
+        })
+        .collect();
         let mut tensor = vec![0f32; 3 * geometry.out_width as usize * geometry.out_height as usize];
         osprey_image::letterbox::write_planar(&resized, &geometry, &mut tensor);
         let dets = detector.infer_raw(&Prepared { tensor, geometry }, &params)?;
         let preds: Vec<([f32; 4], f32, u32)> = dets
             .iter()
-            .map(|d| (geometry.unletterbox(d.bbox()), d.confidence, d.class_id))
+            .map(|d| (d.bbox(), d.confidence, d.class_id))
             .collect();
         stats.push(eval::match_image(&preds, &gts));
         pb.inc(1);
