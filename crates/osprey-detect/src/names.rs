@@ -101,9 +101,8 @@ pub fn parse_python_dict(text: &str) -> Option<Vec<String>> {
         while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
             chars.next();
         }
-        match chars.peek()? {
-            '}' => break,
-            _ => {}
+        if *chars.peek()? == '}' {
+            break;
         }
         let mut key = String::new();
         while let Some(c) = chars.peek().copied().filter(char::is_ascii_digit) {

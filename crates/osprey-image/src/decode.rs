@@ -182,10 +182,12 @@ fn hex_prefix(bytes: &[u8]) -> String {
         .join(" ")
 }
 
+type Reader<'a> = ImageReader<Cursor<&'a [u8]>>;
+
 fn reader<'a>(
     bytes: &'a [u8],
     limits: &DecodeLimits,
-) -> Result<(ImageFormat, ImageReader<Cursor<&'a [u8]>>), DecodeError> {
+) -> Result<(ImageFormat, Reader<'a>), DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }

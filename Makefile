@@ -1,0 +1,48 @@
+# Osprey: two commands do everything on a fresh machine.
+#   make run    provision ONNX Runtime, build, serve on :32168 with the default model
+#   make test   provision, then fmt + clippy + every test (what CI runs)
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+SHARED ?= $(abspath ../shared)
+export OSPREY_SHARED ?= $(SHARED)
+# The default model: models/yolo11n-320.onnx if you exported one (see README), else the shared test copy.
+MODEL ?= $(firstword $(wildcard models/yolo11n-320.onnx) $(wildcard $(SHARED)/models/yolo11n-320.onnx) models/yolo11n-320.onnx)
+ORT_LIB := runtime/onnxruntime/lib/libonnxruntime.so
+
+.PHONY: all provision system-deps build run detect test lint bench clean
+
+all: build
+
+## System libraries the build links against (libturbojpeg). Uses apt when missing.
+system-deps:
+	@if ! pkg-config --exists libturbojpeg; then \
+	  echo "installing libturbojpeg0-dev (libjpeg-turbo's TurboJPEG API)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q libturbojpeg0-dev pkg-config; \
+	  else sudo apt-get install -y -q libturbojpeg0-dev pkg-config; fi; \
+	fi
+
+## ONNX Runtime's shared library, from the PyPI wheel (ORT_FLAVOR=gpu for CUDA/TensorRT).
+provision: $(ORT_LIB)
+$(ORT_LIB):
+	tools/provision-ort.sh
+
+build: system-deps provision
+	$(CARGO) build --release --locked
+
+run: build
+	@test -f "$(MODEL)" || { echo "no model at $(MODEL): export one (README, 'Getting a model') or set MODEL=path.onnx"; exit 1; }
+	./target/release/osprey detect --model "$(MODEL)" --format jsonl $(SHARED)/images/bus.jpg
+
+lint: system-deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+test: system-deps provision lint
+	$(CARGO) test --release --locked --workspace
+
+bench: build
+	benches/run.sh
+
+clean:
+	$(CARGO) clean
