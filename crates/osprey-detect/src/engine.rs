@@ -412,11 +412,23 @@ impl Detector {
         items: &[&Prepared],
         params: &DetectParams,
     ) -> Result<(Vec<Vec<Detection>>, StageTimings), DetectError> {
-        check_params(params)?;
+        let each: Vec<(&Prepared, &DetectParams)> = items.iter().map(|p| (*p, params)).collect();
+        self.infer_each(&each)
+    }
+
+    /// Like [`Detector::infer`], with thresholds per image: requests from different clients
+    /// share a batch but keep their own `min_confidence`.
+    pub fn infer_each(
+        &mut self,
+        items: &[(&Prepared, &DetectParams)],
+    ) -> Result<(Vec<Vec<Detection>>, StageTimings), DetectError> {
+        for (_, p) in items {
+            check_params(p)?;
+        }
         let mut results: Vec<Vec<Detection>> = vec![Vec::new(); items.len()];
         let mut timings = StageTimings::default();
         let mut groups: Vec<((u32, u32), Vec<usize>)> = Vec::new();
-        for (i, p) in items.iter().enumerate() {
+        for (i, (p, _)) in items.iter().enumerate() {
             let key = (p.geometry.out_height, p.geometry.out_width);
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, v)) => v.push(i),
@@ -433,7 +445,6 @@ impl Detector {
                     (h as usize, w as usize),
                     part,
                     items,
-                    params,
                     &mut results,
                     &mut timings,
                 )?;
@@ -446,8 +457,7 @@ impl Detector {
         &mut self,
         (h, w): (usize, usize),
         part: &[usize],
-        items: &[&Prepared],
-        params: &DetectParams,
+        items: &[(&Prepared, &DetectParams)],
         results: &mut [Vec<Detection>],
         timings: &mut StageTimings,
     ) -> Result<(), DetectError> {
@@ -459,11 +469,11 @@ impl Detector {
         // One image needs no copy; a batch is concatenated (fixed batches padded with grey).
         let joined;
         let data: &[f32] = if batch == 1 {
-            &items[part[0]].tensor
+            &items[part[0]].0.tensor
         } else {
             let mut buf = Vec::with_capacity(batch * per);
             for &i in part {
-                buf.extend_from_slice(&items[i].tensor);
+                buf.extend_from_slice(&items[i].0.tensor);
             }
             buf.resize(batch * per, 114.0 / 255.0);
             joined = buf;
@@ -489,6 +499,7 @@ impl Detector {
         let skip_nms = matches!(self.info.layout, crate::OutputLayout::EndToEnd);
         for (k, &i) in part.iter().enumerate() {
             let slice = out.get(k * per_out..(k + 1) * per_out).unwrap_or(&[]);
+            let (prepared, params) = items[i];
             let cands = postprocess::candidates(
                 &self.info.layout,
                 slice,
@@ -497,7 +508,7 @@ impl Detector {
                 params,
             );
             let kept = postprocess::nms(cands, params, skip_nms);
-            let geo = &items[i].geometry;
+            let geo = &prepared.geometry;
             results[i] = kept
                 .into_iter()
                 .map(|c| {

@@ -22,14 +22,52 @@ enum Command {
     Detect(cmds::detect::Args),
     /// Measure mAP on a dataset in YOLO label format, as Ultralytics `val` does.
     Eval(cmds::eval::Args),
+    /// Serve the DeepStack / CodeProject.AI detection API (default port 32168).
+    Serve(Box<cmds::serve::Args>),
+    /// Print the effective server configuration and every problem in it.
+    CheckConfig(Box<cmds::serve::Args>),
+}
+
+/// Rewrites the command line for the Python server's users: `osprey --flagfile=...` means
+/// `osprey serve --flagfile=...`, and serve's flags go through absl-style normalisation.
+fn normalized_args() -> Result<Vec<String>, osprey_server::flags::FlagError> {
+    let mut args: Vec<String> = std::env::args().collect();
+    let first = args.get(1).map(String::as_str).unwrap_or("");
+    let passthrough = ["-h", "--help", "-V", "--version", "help"];
+    if first.starts_with('-') && !passthrough.contains(&first) && !first.starts_with("--log") {
+        args.insert(1, "serve".to_string());
+    }
+    if let Some(pos) = args
+        .iter()
+        .position(|a| a == "serve" || a == "check-config")
+    {
+        let tail = osprey_server::flags::normalize(&args[pos + 1..])?;
+        args.truncate(pos + 1);
+        args.extend(tail);
+    }
+    Ok(args)
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    common::init_tracing(cli.log.as_deref());
+    let args = match normalized_args() {
+        Ok(a) => a,
+        Err(e) => {
+            common::eprint_error(&anyhow::anyhow!(e));
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
-        Command::Detect(args) => cmds::detect::run(args),
-        Command::Eval(args) => cmds::eval::run(args),
+        Command::Detect(args) => {
+            common::init_tracing(cli.log.as_deref());
+            cmds::detect::run(args)
+        }
+        Command::Eval(args) => {
+            common::init_tracing(cli.log.as_deref());
+            cmds::eval::run(args)
+        }
+        Command::Serve(args) => cmds::serve::run(*args, cli.log.as_deref()),
+        Command::CheckConfig(args) => cmds::serve::check_config(*args),
     };
     match result {
         Ok(code) => code,

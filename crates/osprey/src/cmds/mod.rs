@@ -1,3 +1,4 @@
 //! One module per subcommand, each with `Args` and `run(args)`.
 pub mod detect;
 pub mod eval;
+pub mod serve;

@@ -1,0 +1,245 @@
+//! `osprey serve` and `osprey check-config`.
+//!
+//! Flags are the Osprey names; the Python server's names, absl booleans and `--flagfile` are
+//! rewritten to them first (`osprey_server::flags`). Configuration layers: defaults < `--config`
+//! TOML file < environment (`OSPREY_*`, DeepStack's `MODE`, `API-KEY`, `PORT`,
+//! `MODELSTORE-DETECTION`) < flags.
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use osprey_detect::Provider;
+use osprey_server::{ServeConfig, Settings};
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    osprey_server::flags::parse_bool("flag", v).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct Args {
+    /// TOML configuration file (see docs/configuration.md).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// ONNX model for /v1/vision/detection (Python: --engine_path).
+    #[arg(long, short = 'm')]
+    pub model: Option<PathBuf>,
+    /// Folder of ONNX models, each served at /v1/vision/custom/<file stem>.
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
+    /// Inference size for dynamic-shape models (Python: --image_size).
+    #[arg(long)]
+    pub imgsz: Option<u32>,
+    /// TensorRT fp16 (Python: --half_precision).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub half: Option<bool>,
+    /// Execution provider: cpu, cuda, tensorrt, openvino.
+    #[arg(long)]
+    pub provider: Option<Provider>,
+    /// Use the CPU when the provider is unavailable.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub fallback_to_cpu: Option<bool>,
+    /// TensorRT engine cache folder.
+    #[arg(long)]
+    pub trt_cache: Option<PathBuf>,
+    /// Intra-op threads per model (0: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Path of libonnxruntime.so.
+    #[arg(long)]
+    pub ort_library: Option<PathBuf>,
+    /// Labels file overriding the model's class names.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Address to listen on (repeatable); overrides --host/--port.
+    #[arg(long)]
+    pub listen: Vec<SocketAddr>,
+    /// IP address to bind (Python: --server_ip). Default 0.0.0.0.
+    #[arg(long)]
+    pub host: Option<IpAddr>,
+    /// Port (Python: --server_port). Default 32168.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Require this API key from clients.
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// Default min_confidence (DeepStack: 0.4).
+    #[arg(long)]
+    pub min_confidence: Option<f32>,
+    /// Default cap on predictions per response.
+    #[arg(long)]
+    pub max_detections: Option<usize>,
+    /// Largest request body in bytes (Python: --max_content_length). Default 16 MiB.
+    #[arg(long)]
+    pub max_body_bytes: Option<usize>,
+    /// Largest image part in bytes (Python: --max_image_data_bytes). Default 16 MiB.
+    #[arg(long)]
+    pub max_image_bytes: Option<usize>,
+    /// Largest decoded image in pixels. Default 40 000 000.
+    #[arg(long)]
+    pub max_pixels: Option<u64>,
+    /// Log every response (Python: --log_response).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub log_responses: Option<bool>,
+    /// Emit InfluxDB metrics (Python: --generate_metrics).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub generate_metrics: Option<bool>,
+    /// absl verbosity: -2 error, -1 warning, 0 info, 1 debug.
+    #[arg(long, allow_hyphen_values = true)]
+    pub verbosity: Option<i32>,
+    /// DeepStack MODE: High, Medium or Low (imgsz 640/416/320 for dynamic models).
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// Requests waiting per model before 503. Default 64.
+    #[arg(long)]
+    pub queue_capacity: Option<usize>,
+    /// Largest inference batch for dynamic-batch models. Default 8.
+    #[arg(long)]
+    pub max_batch: Option<usize>,
+    /// How long a request waits for batch company, in ms. Default 2.
+    #[arg(long)]
+    pub batch_wait_ms: Option<u64>,
+    /// Whole-request deadline in ms. Default 10000.
+    #[arg(long)]
+    pub request_timeout_ms: Option<u64>,
+    /// Deadline for request headers in ms (slow clients). Default 10000.
+    #[arg(long)]
+    pub header_timeout_ms: Option<u64>,
+    /// Deadline for the request body in ms. Default 30000.
+    #[arg(long)]
+    pub body_timeout_ms: Option<u64>,
+    /// Simultaneous connections. Default 1024.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Image to warm the model up with before reporting ready.
+    #[arg(long)]
+    pub warmup_image: Option<PathBuf>,
+}
+
+impl Args {
+    fn settings(&self) -> Settings {
+        Settings {
+            model: self.model.clone(),
+            models_dir: self.models_dir.clone(),
+            imgsz: self.imgsz,
+            half: self.half,
+            provider: self.provider,
+            fallback_to_cpu: self.fallback_to_cpu,
+            trt_cache: self.trt_cache.clone(),
+            threads: self.threads,
+            ort_library: self.ort_library.clone(),
+            labels: self.labels.clone(),
+            listen: (!self.listen.is_empty()).then(|| self.listen.clone()),
+            host: self.host,
+            port: self.port,
+            api_key: self.api_key.clone(),
+            min_confidence: self.min_confidence,
+            max_detections: self.max_detections,
+            max_body_bytes: self.max_body_bytes,
+            max_image_bytes: self.max_image_bytes,
+            max_pixels: self.max_pixels,
+            log_responses: self.log_responses,
+            generate_metrics: self.generate_metrics,
+            verbosity: self.verbosity,
+            mode: self.mode.clone(),
+            queue_capacity: self.queue_capacity,
+            max_batch: self.max_batch,
+            batch_wait_ms: self.batch_wait_ms,
+            request_timeout_ms: self.request_timeout_ms,
+            header_timeout_ms: self.header_timeout_ms,
+            body_timeout_ms: self.body_timeout_ms,
+            max_connections: self.max_connections,
+            warmup_image: self.warmup_image.clone(),
+        }
+    }
+
+    /// Layers defaults < file < environment < flags; returns the config and every problem.
+    pub fn resolve(&self) -> (ServeConfig, Vec<String>) {
+        let mut problems = Vec::new();
+        let file = match &self.config {
+            Some(p) => match std::fs::read_to_string(p) {
+                Ok(text) => Settings::from_toml(&text).unwrap_or_else(|e| {
+                    problems.push(format!("{}: {e} (see docs/configuration.md)", p.display()));
+                    Settings::default()
+                }),
+                Err(e) => {
+                    problems.push(format!("cannot read {}: {e}", p.display()));
+                    Settings::default()
+                }
+            },
+            None => Settings::default(),
+        };
+        let (env, env_problems) = Settings::from_env(|k| std::env::var(k).ok());
+        problems.extend(env_problems);
+        let (cfg, more) = file.merge(env).merge(self.settings()).resolve();
+        problems.extend(more);
+        (cfg, problems)
+    }
+}
+
+fn log_filter(cfg: &ServeConfig) -> &'static str {
+    match cfg.verbosity {
+        Some(v) if v >= 1 => "debug",
+        Some(-1) => "warn,osprey::access=warn",
+        Some(v) if v <= -2 => "error",
+        _ => "info",
+    }
+}
+
+/// `osprey check-config`: prints the effective configuration (secrets redacted) and every problem.
+#[allow(clippy::print_stdout)]
+pub fn check_config(args: Args) -> anyhow::Result<ExitCode> {
+    let (cfg, problems) = args.resolve();
+    println!("{}", serde_json::to_string_pretty(&cfg)?);
+    if problems.is_empty() {
+        println!("configuration OK");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &problems {
+            println!("problem: {p}");
+        }
+        Ok(ExitCode::from(1))
+    }
+}
+
+pub fn run(args: Args, log: Option<&str>) -> anyhow::Result<ExitCode> {
+    let (cfg, problems) = args.resolve();
+    crate::common::init_tracing(Some(log.unwrap_or_else(|| log_filter(&cfg))));
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "the configuration has problems (osprey check-config lists them):\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
+    if cfg.generate_metrics {
+        tracing::warn!("--generate_metrics: InfluxDB metrics are not available in this version yet; serving without them");
+    }
+    let listen = cfg.listen.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("osprey-http")
+        .build()
+        .context("starting the async runtime")?;
+    let state = osprey_server::start(cfg)?;
+    runtime.block_on(async move {
+        let mut listeners = Vec::new();
+        for addr in &listen {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            tracing::info!(address = %l.local_addr().unwrap_or(*addr), "listening");
+            listeners.push(l);
+        }
+        osprey_server::serve(
+            listeners,
+            state,
+            osprey_server::shutdown_signal(),
+            Duration::from_secs(30),
+        )
+        .await;
+        tracing::info!("stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
