@@ -1,5 +1,5 @@
 # Osprey: two commands do everything on a fresh machine.
-#   make run    provision ONNX Runtime, build, serve on :32168 with the default model
+#   make run    provision ONNX Runtime, build, serve on :32168 with the default model (SERVE_FLAGS=... for more)
 #   make test   provision, then fmt + clippy + every test (what CI runs)
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -32,7 +32,7 @@ build: system-deps provision
 
 run: build
 	@test -f "$(MODEL)" || { echo "no model at $(MODEL): export one (README, 'Getting a model') or set MODEL=path.onnx"; exit 1; }
-	./target/release/osprey detect --model "$(MODEL)" --format jsonl $(SHARED)/images/bus.jpg
+	./target/release/osprey serve --model "$(MODEL)" $(SERVE_FLAGS)
 
 lint: system-deps
 	$(CARGO) fmt --all -- --check

@@ -141,7 +141,7 @@ pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Form<'a>, MultipartEr
             .map(|i| content_start + i)
             .ok_or(MultipartError::Unterminated)?;
         let mut content_end = next;
-        if content_end >= content_start + 1 && body[content_end - 1] == b'\n' {
+        if content_end > content_start && body[content_end - 1] == b'\n' {
             content_end -= 1;
             if content_end > content_start && body[content_end - 1] == b'\r' {
                 content_end -= 1;

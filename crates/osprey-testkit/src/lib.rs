@@ -3,7 +3,7 @@
 //! Test data (models, images, references) lives in the `shared/` folder beside the checkout,
 //! never in the repository. [`shared_dir`] finds it (`OSPREY_SHARED`, default `../shared`
 //! relative to the workspace root); tests call [`require_shared`] and skip, loudly, when absent.
-#![allow(clippy::print_stderr)]
+#![allow(clippy::print_stderr, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 
@@ -80,3 +80,5 @@ pub fn read_reference(path: &Path) -> std::collections::BTreeMap<String, Vec<Ref
         .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
         .images
 }
+
+pub mod server;
