@@ -123,10 +123,8 @@ fn detection_contract_and_parameters() {
     }
 
     // min_confidence from the form and from the query; out-of-range values.
-    let form_low = format!(
-        "--b\r\nContent-Disposition: form-data; name=\"min_confidence\"\r\n\r\n0.3\r\n--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
-    );
-    let mut body = form_low.into_bytes();
+    let form_low = "--b\r\nContent-Disposition: form-data; name=\"min_confidence\"\r\n\r\n0.3\r\n--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n";
+    let mut body = form_low.as_bytes().to_vec();
     body.extend_from_slice(&bus);
     body.extend_from_slice(b"\r\n--b--\r\n");
     assert_eq!(
