@@ -47,8 +47,8 @@ pub struct AppState {
     pub started: Instant,
     /// Request counters.
     pub counters: Counters,
-    /// Bounds concurrent decode + letterbox work on the blocking pool.
-    pub decode_slots: tokio::sync::Semaphore,
+    /// Named threads for decode + letterbox.
+    pub decoders: crate::decode_pool::DecodePool,
     /// Host name, for `processedBy`.
     pub hostname: String,
 }
@@ -339,31 +339,44 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Reads the body, at most `limit` bytes, within `timeout`.
-async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
-    let limited = http_body_util::Limited::new(body, limit);
-    match tokio::time::timeout(timeout, limited.collect()).await {
-        Err(_) => Err(ApiError::Detection {
-            code: StatusCode::REQUEST_TIMEOUT,
-            message: format!(
-                "the request body did not arrive within {} ms",
-                timeout.as_millis()
-            ),
-        }),
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(header_error(format!(
-                "Expected content length to be at most {limit} bytes, got more"
-            )))
+/// Reads the body into one buffer (sized from Content-Length when given), at most `limit`
+/// bytes, within `timeout`.
+async fn read_body(
+    body: Body,
+    expected: Option<usize>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    let collect = async move {
+        let mut body = body;
+        let mut buf = bytes::BytesMut::with_capacity(expected.unwrap_or(0).min(limit));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ApiError::Detection {
+                code: StatusCode::BAD_REQUEST,
+                message: format!("the request body could not be read: {e}"),
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(header_error(format!(
+                        "Expected content length to be at most {limit} bytes, got more"
+                    )));
+                }
+                buf.extend_from_slice(&data);
+            }
         }
-        Ok(Err(e)) => Err(ApiError::Detection {
-            code: StatusCode::BAD_REQUEST,
-            message: format!("the request body could not be read: {e}"),
-        }),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-    }
+        Ok(buf.freeze())
+    };
+    tokio::time::timeout(timeout, collect)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::Detection {
+                code: StatusCode::REQUEST_TIMEOUT,
+                message: format!(
+                    "the request body did not arrive within {} ms",
+                    timeout.as_millis()
+                ),
+            })
+        })
 }
 
 enum Upload {
@@ -446,8 +459,13 @@ async fn detect(
         })?
         .clone();
     let upload = check_headers(headers, cfg.max_body_bytes)?;
+    let expected = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
     let body = read_body(
         body,
+        expected,
         cfg.max_body_bytes,
         Duration::from_millis(cfg.body_timeout_ms),
     )
@@ -508,28 +526,22 @@ async fn detect(
             cfg.request_timeout_ms
         ),
     };
-    // Decode and letterbox on the blocking pool, a bounded number at a time.
-    let permit = tokio::time::timeout_at(deadline.into(), state.decode_slots.acquire())
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(|_| ApiError::Unavailable("the server is shutting down".into()))?;
+    // Decode and letterbox on the decode pool, a bounded number at a time.
     let limits = DecodeLimits {
         max_pixels: cfg.max_pixels,
         max_bytes: cfg.max_image_bytes,
     };
     let pre = model.preprocessor().clone();
-    let prepared = tokio::task::spawn_blocking(move || {
+    let job = state.decoders.run(move || {
         let img = osprey_image::decode(&image, &limits)?;
         let (w, h) = (img.width(), img.height());
         Ok::<_, osprey_image::DecodeError>((pre.prepare(&img), w, h))
-    })
-    .await
-    .map_err(|e| ApiError::Detection {
-        code: StatusCode::INTERNAL_SERVER_ERROR,
-        message: format!("decode task failed: {e}"),
-    })?
-    .map_err(|e| ApiError::detection(&e))?;
-    drop(permit);
+    });
+    let prepared = tokio::time::timeout_at(deadline.into(), job)
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::detection(&e))?;
     let (prepared, width, height) = prepared;
     let params = DetectParams {
         conf,

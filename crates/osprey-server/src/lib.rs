@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod config;
+pub mod decode_pool;
 pub mod error;
 pub mod flags;
 pub mod multipart;
@@ -134,7 +135,7 @@ pub fn start(cfg: ServeConfig) -> Result<Arc<AppState>, StartError> {
         models,
         started: Instant::now(),
         counters: api::Counters::default(),
-        decode_slots: tokio::sync::Semaphore::new(cores.max(2)),
+        decoders: decode_pool::DecodePool::new(cores.max(2))?,
         hostname: std::fs::read_to_string("/etc/hostname")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "osprey".into()),

@@ -194,6 +194,16 @@ pub fn read_response(s: &mut impl Read) -> std::io::Result<Response> {
 }
 
 fn read_inner(s: &mut impl Read, with_body: bool) -> std::io::Result<Response> {
+    loop {
+        let r = read_one(s, with_body)?;
+        // Interim responses (100 Continue) precede the real one.
+        if !(100..200).contains(&r.status) {
+            return Ok(r);
+        }
+    }
+}
+
+fn read_one(s: &mut impl Read, with_body: bool) -> std::io::Result<Response> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
