@@ -32,6 +32,8 @@ pub struct Settings {
     pub trt_cache: Option<PathBuf>,
     /// Intra-op threads per model (0: one per core).
     pub threads: Option<usize>,
+    /// Let ONNX Runtime's idle intra-op threads spin (default: on with one model, off with several).
+    pub spinning: Option<bool>,
     /// Path of libonnxruntime.so.
     pub ort_library: Option<PathBuf>,
     /// Labels file overriding model names.
@@ -102,6 +104,7 @@ impl Settings {
             fallback_to_cpu,
             trt_cache,
             threads,
+            spinning,
             ort_library,
             labels,
             listen,
@@ -249,6 +252,7 @@ impl Settings {
             fallback_to_cpu: self.fallback_to_cpu.unwrap_or(false),
             trt_cache: self.trt_cache,
             threads: self.threads.unwrap_or(0),
+            spinning: self.spinning,
             ort_library: self.ort_library,
             labels: self.labels,
             listen,
@@ -331,6 +335,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("fallback_to_cpu", Kind::Bool),
     ("trt_cache", Kind::Str),
     ("threads", Kind::Int),
+    ("spinning", Kind::Bool),
     ("ort_library", Kind::Str),
     ("labels", Kind::Str),
     ("listen", Kind::List),
@@ -383,6 +388,7 @@ pub struct ServeConfig {
     pub fallback_to_cpu: bool,
     pub trt_cache: Option<PathBuf>,
     pub threads: usize,
+    pub spinning: Option<bool>,
     pub ort_library: Option<PathBuf>,
     pub labels: Option<PathBuf>,
     pub listen: Vec<SocketAddr>,

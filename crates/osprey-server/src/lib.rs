@@ -91,7 +91,7 @@ pub fn model_files(cfg: &ServeConfig) -> Result<Vec<(String, PathBuf)>, StartErr
 pub fn start(cfg: ServeConfig) -> Result<Arc<AppState>, StartError> {
     let files = model_files(&cfg)?;
     // Several ONNX Runtime pools spinning at once fight over the cores.
-    let spinning = files.len() == 1;
+    let spinning = cfg.spinning.unwrap_or(files.len() == 1);
     let batch = worker::BatchConfig {
         queue_capacity: cfg.queue_capacity,
         max_batch: cfg.max_batch,

@@ -26,6 +26,8 @@ enum Command {
     Serve(Box<cmds::serve::Args>),
     /// Print the effective server configuration and every problem in it.
     CheckConfig(Box<cmds::serve::Args>),
+    /// Load-test a DeepStack endpoint with Frigate-shaped requests and print latency percentiles.
+    Loadgen(cmds::loadgen::Args),
 }
 
 /// Rewrites the command line for the Python server's users: `osprey --flagfile=...` means
@@ -68,6 +70,10 @@ fn main() -> std::process::ExitCode {
         }
         Command::Serve(args) => cmds::serve::run(*args, cli.log.as_deref()),
         Command::CheckConfig(args) => cmds::serve::check_config(*args),
+        Command::Loadgen(args) => {
+            common::init_tracing(cli.log.as_deref());
+            cmds::loadgen::run(args)
+        }
     };
     match result {
         Ok(code) => code,

@@ -46,6 +46,9 @@ pub struct Args {
     /// Intra-op threads per model (0: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Let idle ONNX Runtime threads spin (default: on with one model, off with several).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub spinning: Option<bool>,
     /// Path of libonnxruntime.so.
     #[arg(long)]
     pub ort_library: Option<PathBuf>,
@@ -128,6 +131,7 @@ impl Args {
             fallback_to_cpu: self.fallback_to_cpu,
             trt_cache: self.trt_cache.clone(),
             threads: self.threads,
+            spinning: self.spinning,
             ort_library: self.ort_library.clone(),
             labels: self.labels.clone(),
             listen: (!self.listen.is_empty()).then(|| self.listen.clone()),
