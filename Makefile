@@ -43,6 +43,7 @@ test: system-deps provision lint
 
 bench: build
 	benches/run.sh
+	benches/http.sh
 
 clean:
 	$(CARGO) clean

@@ -265,3 +265,59 @@ fn eval_matches_ultralytics_val() {
         assert_eq!(ours["targets"], 929);
     }
 }
+
+#[test]
+fn check_config_prints_effective_config_redacted_and_every_problem() {
+    let dir = std::env::temp_dir().join(format!("osprey-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = dir.join("osprey.toml");
+    std::fs::write(
+        &toml,
+        "port = 1234\nmin_confidence = 0.5\napi_key = \"s3cret\"\nmodel = \"missing.onnx\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_osprey"))
+        .args([
+            "check-config",
+            "--config",
+            toml.to_str().unwrap(),
+            "--engine_path=data/yolo11s-320-fp16.engine",
+            "--max-batch",
+            "0",
+        ])
+        .env("OSPREY_MIN_CONFIDENCE", "0.6")
+        .env("PORT", "4321")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(!text.contains("s3cret"), "secrets are redacted:\n{text}");
+    assert!(text.contains("<redacted>"));
+    // Precedence: flags > env > file > defaults.
+    assert!(
+        text.contains("0.0.0.0:4321"),
+        "DeepStack's PORT (env) overrides the file's port:\n{text}"
+    );
+    assert!(
+        text.contains("\"min_confidence\": 0.6"),
+        "env overrides file:\n{text}"
+    );
+    assert!(
+        text.contains("yolo11s-320-fp16.engine"),
+        "flag overrides file:\n{text}"
+    );
+    for needle in [
+        "not an ONNX file",
+        "format=onnx",
+        "max_batch must be greater than 0",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?}:\n{text}");
+    }
+    std::fs::write(&toml, "prot = 1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_osprey"))
+        .args(["check-config", "--config", toml.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(stdout(&out).contains("unknown field"), "{}", stdout(&out));
+    let _ = std::fs::remove_dir_all(dir);
+}
