@@ -32,17 +32,6 @@ fn two_tone_jpeg(w: usize, h: usize) -> Vec<u8> {
         .to_vec()
 }
 
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut out = (data.len() as u32).to_be_bytes().to_vec();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(kind);
-    crc.update(data);
-    out.extend_from_slice(&crc.finalize().to_be_bytes());
-    out
-}
-
 fn encode_png<P: image::PixelWithColorType>(
     img: &image::ImageBuffer<P, Vec<P::Subpixel>>,
 ) -> Vec<u8>
@@ -104,17 +93,7 @@ fn one_by_one_image() {
 
 #[test]
 fn png_header_claiming_20000_by_20000_is_refused_before_allocating() {
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&20_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&20_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend(png_chunk(b"IHDR", &ihdr));
-    png.extend(png_chunk(
-        b"IDAT",
-        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    ));
-    png.extend(png_chunk(b"IEND", &[]));
+    let png = osprey_testkit::fixtures::png_claiming(20_000, 20_000);
     let header = probe(&png, &limits()).unwrap();
     assert_eq!((header.width, header.height), (20_000, 20_000));
     let err = decode(&png, &limits()).unwrap_err();
@@ -231,31 +210,11 @@ fn grayscale_images_become_three_equal_channels() {
     );
 }
 
-/// Inserts an EXIF APP1 segment with the given orientation right after the JPEG's SOI marker.
-fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-    let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
-    tiff.extend_from_slice(&1u16.to_be_bytes()); // one IFD entry
-    tiff.extend_from_slice(&0x0112u16.to_be_bytes()); // Orientation
-    tiff.extend_from_slice(&3u16.to_be_bytes()); // SHORT
-    tiff.extend_from_slice(&1u32.to_be_bytes());
-    tiff.extend_from_slice(&orientation.to_be_bytes());
-    tiff.extend_from_slice(&[0, 0]);
-    tiff.extend_from_slice(&0u32.to_be_bytes()); // no next IFD
-    let mut app1 = b"Exif\x00\x00".to_vec();
-    app1.extend(tiff);
-    let mut out = jpeg[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
-    out.extend(app1);
-    out.extend_from_slice(&jpeg[2..]);
-    out
-}
-
 #[test]
 fn exif_orientation_6_is_applied_like_opencv() {
     // Stored 40x20, left half red. Orientation 6 means "rotate 90° clockwise to display":
     // the displayed image is 20x40 with red on top (cv2.imread gives the same).
-    let jpeg = with_exif_orientation(&two_tone_jpeg(40, 20), 6);
+    let jpeg = osprey_testkit::fixtures::with_exif_orientation(&two_tone_jpeg(40, 20), 6);
     let out = decode(&jpeg, &limits()).unwrap();
     assert_eq!((out.width(), out.height()), (20, 40));
     let top = pixel(&out, 10, 5);

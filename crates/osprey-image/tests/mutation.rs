@@ -3,18 +3,7 @@
 
 use osprey_image::{decode, DecodeLimits};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use osprey_testkit::fixtures::Rng;
 
 fn seeds() -> Vec<Vec<u8>> {
     let px: Vec<u8> = (0..48 * 32 * 3).map(|i| (i * 7 % 251) as u8).collect();
@@ -51,9 +40,9 @@ fn corrupted_images_never_panic() {
         for _ in 0..1 + rng.below(3) {
             let at = rng.below(v.len());
             match rng.below(3) {
-                0 => v[at] = rng.next() as u8,
+                0 => v[at] = rng.next_u64() as u8,
                 1 => v.truncate(at.max(1)),
-                _ => v.insert(at, rng.next() as u8),
+                _ => v.insert(at, rng.next_u64() as u8),
             }
         }
         if let Ok(img) = decode(&v, &limits) {

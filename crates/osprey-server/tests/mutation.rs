@@ -4,19 +4,7 @@
 
 use osprey_server::{flags, multipart};
 
-/// A small deterministic PRNG (xorshift64*), so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use osprey_testkit::fixtures::Rng;
 
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     let mut v = input.to_vec();
@@ -24,7 +12,7 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
         match rng.below(6) {
             0 if !v.is_empty() => {
                 let i = rng.below(v.len());
-                v[i] = rng.next() as u8;
+                v[i] = rng.next_u64() as u8;
             }
             1 if !v.is_empty() => {
                 let i = rng.below(v.len());
@@ -56,7 +44,7 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
                 let j = rng.below(v.len() + 1);
                 v.splice(j..j, chunk);
             }
-            _ => v.push(rng.next() as u8),
+            _ => v.push(rng.next_u64() as u8),
         }
     }
     v

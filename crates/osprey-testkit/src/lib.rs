@@ -81,4 +81,5 @@ pub fn read_reference(path: &Path) -> std::collections::BTreeMap<String, Vec<Ref
         .images
 }
 
+pub mod fixtures;
 pub mod server;

@@ -3,7 +3,6 @@ use clap::{Parser, Subcommand};
 
 mod cmds;
 mod common;
-mod deepstack;
 
 /// Osprey: DeepStack-compatible object detection on ONNX Runtime.
 #[derive(Debug, Parser)]

@@ -29,44 +29,6 @@ fn jpeg(
     turbojpeg::compress(img, 90, sub).unwrap().to_vec()
 }
 
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut out = (data.len() as u32).to_be_bytes().to_vec();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(kind);
-    crc.update(data);
-    out.extend_from_slice(&crc.finalize().to_be_bytes());
-    out
-}
-
-fn png_bomb() -> Vec<u8> {
-    let mut ihdr = 20_000u32.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&20_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend(png_chunk(b"IHDR", &ihdr));
-    png.extend(png_chunk(
-        b"IDAT",
-        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    ));
-    png.extend(png_chunk(b"IEND", &[]));
-    png
-}
-
-fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
-    let mut app1 =
-        b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01".to_vec();
-    app1.extend_from_slice(&orientation.to_be_bytes());
-    app1.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-    let mut out = jpeg[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
-    out.extend(app1);
-    out.extend_from_slice(&jpeg[2..]);
-    out
-}
-
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -159,7 +121,7 @@ fn malformed_request_corpus() {
         &[1, 2, 3],
         turbojpeg::Subsamp::None,
     );
-    let exif = with_exif_orientation(&bus, 6);
+    let exif = osprey_testkit::fixtures::with_exif_orientation(&bus, 6);
     let ok_body = form(&[part("image", "; filename=\"image\"", &bus)]);
 
     let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
@@ -201,7 +163,7 @@ fn malformed_request_corpus() {
         ("text as image", img_form(b"hello world"), Expect::Failed(400)),
         ("truncated JPEG", img_form(&bus[..bus.len() / 3]), Expect::Failed(400)),
         ("JPEG header only", img_form(&bus[..600]), Expect::Failed(400)),
-        ("PNG bomb 20000x20000", img_form(&png_bomb()), Expect::Failed(413)),
+        ("PNG bomb 20000x20000", img_form(&osprey_testkit::fixtures::png_claiming(20_000, 20_000)), Expect::Failed(413)),
         ("image over max_image_bytes", img_form(&vec![0xFFu8; 1_200_000]), Expect::Failed(413)),
         ("1x1 image", img_form(&one), Expect::Json(200, true)),
         ("grayscale JPEG", img_form(&gray), Expect::Json(200, true)),

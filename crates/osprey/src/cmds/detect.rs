@@ -9,7 +9,6 @@ use osprey_image::{DecodeLimits, RgbImage};
 use serde::Serialize;
 
 use crate::common::ModelArgs;
-use crate::deepstack;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,7 +69,7 @@ struct JsonlLine<'a> {
 #[derive(Serialize)]
 struct DeepstackLine {
     success: bool,
-    predictions: Vec<deepstack::Prediction>,
+    predictions: Vec<osprey_server::api::Prediction>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -152,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         .unwrap_or((0, 0));
                     serde_json::to_string(&DeepstackLine {
                         success: error.is_none(),
-                        predictions: deepstack::predictions(&dets, info, w, h),
+                        predictions: osprey_server::api::to_predictions(&dets, info, w, h),
                         error,
                     })?
                 }
