@@ -49,6 +49,8 @@ pub struct AppState {
     pub counters: Counters,
     /// Named threads for decode + letterbox.
     pub decoders: crate::decode_pool::DecodePool,
+    /// Prometheus series.
+    pub metrics: crate::metrics::Metrics,
     /// Host name, for `processedBy`.
     pub hostname: String,
 }
@@ -73,9 +75,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/status/ping", get(ping))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(access_log))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            access_log,
+        ))
         .with_state(state)
 }
 
@@ -83,7 +89,8 @@ pub fn app(state: Arc<AppState>) -> Router {
 #[derive(Clone, Copy, Debug)]
 struct InferenceMs(u64);
 
-async fn access_log(req: Request, next: Next) -> Response {
+/// Logs each request and counts it: one event, so logs and metrics agree.
+async fn access_log(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -94,6 +101,17 @@ async fn access_log(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let bytes = http_body::Body::size_hint(resp.body()).exact().unwrap_or(0);
     let inference_ms = resp.extensions().get::<InferenceMs>().map(|i| i.0);
+    let status = resp.status();
+    state
+        .metrics
+        .requests
+        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+        .inc();
+    state
+        .metrics
+        .request_seconds
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
     tracing::info!(
         target: "osprey::access",
         method = %method,
@@ -113,6 +131,22 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    for (name, m) in &state.models {
+        let depth = m.stats().queued.load(Ordering::Relaxed) as i64;
+        state
+            .metrics
+            .queue_depth
+            .with_label_values(&[name.as_str()])
+            .set(depth);
+    }
+    (
+        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn ping() -> Json<serde_json::Value> {
@@ -480,6 +514,7 @@ async fn detect(
         Upload::Raw => None,
     };
     check_api_key(state, headers, query, form.as_ref())?;
+    let parsed = Instant::now();
     let conf = min_confidence(
         param("min_confidence", query, form.as_ref()),
         cfg.min_confidence,
@@ -532,10 +567,14 @@ async fn detect(
         max_bytes: cfg.max_image_bytes,
     };
     let pre = model.preprocessor().clone();
+    let decode_hist = state.metrics.stage("decode");
     let job = state.decoders.run(move || {
+        let t = Instant::now();
         let img = osprey_image::decode(&image, &limits)?;
         let (w, h) = (img.width(), img.height());
-        Ok::<_, osprey_image::DecodeError>((pre.prepare(&img), w, h))
+        let prepared = pre.prepare(&img);
+        decode_hist.observe(t.elapsed().as_secs_f64());
+        Ok::<_, osprey_image::DecodeError>((prepared, w, h))
     });
     let prepared = tokio::time::timeout_at(deadline.into(), job)
         .await
@@ -548,7 +587,14 @@ async fn detect(
         ..DetectParams::default()
     };
     let rx = model.submit(prepared, params).map_err(|e| match e {
-        SubmitError::QueueFull(_) => ApiError::Busy(e.to_string()),
+        SubmitError::QueueFull(_) => {
+            state
+                .metrics
+                .queue_rejected
+                .with_label_values(&[model_name])
+                .inc();
+            ApiError::Busy(e.to_string())
+        }
         SubmitError::Stopped(_) => ApiError::Unavailable(e.to_string()),
     })?;
     let out = tokio::time::timeout_at(deadline.into(), rx)
@@ -559,6 +605,14 @@ async fn detect(
             message: "the inference worker dropped the request".into(),
         })?
         .map_err(|e| ApiError::detection(&e))?;
+    let responding = Instant::now();
+    let m = &state.metrics;
+    m.stage("parse")
+        .observe(parsed.duration_since(received).as_secs_f64());
+    m.stage("queue_wait").observe(out.queue_wait.as_secs_f64());
+    m.stage("inference").observe(out.inference.as_secs_f64());
+    m.stage("postprocess")
+        .observe(out.postprocess.as_secs_f64());
     let mut dets: Vec<Detection> = out.detections;
     if let Some(n) = max_detections {
         dets.truncate(n);
@@ -568,6 +622,13 @@ async fn detect(
     let inference_ms = out.inference.as_millis() as u64;
     let total_ms = received.elapsed().as_millis() as u64;
     let message = summary(&predictions);
+    for p in &predictions {
+        m.detections
+            .with_label_values(&[model_name, p.label.as_str()])
+            .inc();
+    }
+    m.stage("respond")
+        .observe(responding.elapsed().as_secs_f64());
     Ok((
         DetectionResponse {
             success: true,

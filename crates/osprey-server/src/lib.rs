@@ -12,6 +12,7 @@ pub mod config;
 pub mod decode_pool;
 pub mod error;
 pub mod flags;
+pub mod metrics;
 pub mod multipart;
 pub mod worker;
 
@@ -46,6 +47,9 @@ pub enum StartError {
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// The metrics registry refused a series (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// Every model file to serve: `(name, path)`, the default model first.
@@ -104,6 +108,7 @@ pub fn start(cfg: ServeConfig) -> Result<Arc<AppState>, StartError> {
             None
         }
     });
+    let metrics = metrics::Metrics::new()?;
     let mut models = HashMap::new();
     for (name, path) in &files {
         let opts = EngineOptions {
@@ -122,9 +127,33 @@ pub fn start(cfg: ServeConfig) -> Result<Arc<AppState>, StartError> {
             path: path.display().to_string(),
             source,
         })?;
+        let info = detector.info();
+        let provider = detector.provider();
+        let precision = if cfg.half && provider == osprey_detect::Provider::Tensorrt {
+            "fp16"
+        } else {
+            "fp32"
+        };
+        let batch_axis = match info.batch {
+            osprey_detect::BatchAxis::Dynamic => "dynamic".to_string(),
+            osprey_detect::BatchAxis::Fixed(n) => n.to_string(),
+        };
+        let imgsz = format!("{}x{}", info.imgsz.1, info.imgsz.0);
+        metrics
+            .model_info
+            .with_label_values(&[
+                name.as_str(),
+                provider.as_str(),
+                imgsz.as_str(),
+                precision,
+                info.layout_name,
+                batch_axis.as_str(),
+            ])
+            .set(1);
+        let batch_sizes = metrics.batch_size.with_label_values(&[name.as_str()]);
         models.insert(
             name.clone(),
-            worker::spawn(name, detector, batch, warmup.clone())?,
+            worker::spawn(name, detector, batch, warmup.clone(), batch_sizes)?,
         );
     }
     let cores = std::thread::available_parallelism()
@@ -136,6 +165,7 @@ pub fn start(cfg: ServeConfig) -> Result<Arc<AppState>, StartError> {
         started: Instant::now(),
         counters: api::Counters::default(),
         decoders: decode_pool::DecodePool::new(cores.max(2))?,
+        metrics,
         hostname: std::fs::read_to_string("/etc/hostname")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "osprey".into()),

@@ -155,6 +155,7 @@ pub fn spawn(
     detector: Detector,
     cfg: BatchConfig,
     warmup: Option<osprey_image::RgbImage>,
+    batch_sizes: prometheus::Histogram,
 ) -> std::io::Result<ModelHandle> {
     let (tx, rx) = mpsc::sync_channel::<Job>(cfg.queue_capacity.max(1));
     let stats = Arc::new(WorkerStats::default());
@@ -181,7 +182,7 @@ pub fn spawn(
             Err(e) => tracing::error!(model = %model, error = %e, "warm-up inference failed"),
         }
         stats.ready.store(true, Ordering::Release);
-        run(&mut detector, &rx, max_batch, cfg.batch_wait, &stats);
+        run(&mut detector, &rx, max_batch, cfg.batch_wait, &stats, &batch_sizes);
         tracing::info!(model = %model, "inference worker stopped");
     })?;
     Ok(handle)
@@ -193,6 +194,7 @@ fn run(
     max_batch: usize,
     wait: Duration,
     stats: &WorkerStats,
+    batch_sizes: &prometheus::Histogram,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Ok(first) = rx.recv() {
@@ -224,6 +226,7 @@ fn run(
         let result = detector.infer_each(&items);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         let n = batch.len();
+        batch_sizes.observe(n as f64);
         match result {
             Ok((mut outputs, timings)) => {
                 outputs.reverse();

@@ -511,3 +511,129 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         "no longer accepting"
     );
 }
+
+/// `/metrics` scraped and parsed with a Prometheus text-format parser: the key series hold the
+/// exact counts of what was sent.
+#[test]
+fn prometheus_metrics_count_what_happened() {
+    let Some((shared, _)) = osprey_testkit::require_model_env("serve metrics") else {
+        return;
+    };
+    let s = Server::start(BIN, &["--model", &model(&shared, "yolo11n-320.onnx")], &[]);
+    let bus = std::fs::read(shared.join("images/bus.jpg")).unwrap();
+    let mut bus_count = 0u64;
+    for _ in 0..5 {
+        let j = s
+            .request(&post_multipart(
+                "/v1/vision/detection",
+                "m",
+                &frigate_body("m", "", &bus),
+            ))
+            .json();
+        bus_count += j["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["label"] == "bus")
+            .count() as u64;
+    }
+    let bad = s.request(&post(
+        "/v1/vision/detection",
+        &[("Content-Type", "text/plain")],
+        b"x",
+        false,
+    ));
+    assert_eq!(bad.status, 400);
+    let r = get(&s, "/metrics");
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = String::from_utf8(r.body).unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("valid Prometheus text format");
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Histogram(ref h) => {
+                    h.iter().map(|b| b.count).fold(0.0, f64::max)
+                }
+                _ => f64::NAN,
+            })
+            .sum()
+    };
+    let route = ("route", "/v1/vision/detection");
+    assert_eq!(
+        value(
+            "osprey_http_requests_total",
+            &[route, ("status", "200"), ("method", "POST")]
+        ),
+        5.0,
+        "{text}"
+    );
+    assert_eq!(
+        value("osprey_http_requests_total", &[route, ("status", "400")]),
+        1.0
+    );
+    for stage in [
+        "parse",
+        "decode",
+        "queue_wait",
+        "inference",
+        "postprocess",
+        "respond",
+    ] {
+        assert_eq!(
+            value("osprey_detection_stage_seconds_count", &[("stage", stage)]),
+            5.0,
+            "stage {stage}"
+        );
+    }
+    assert!(
+        value(
+            "osprey_detection_stage_seconds_sum",
+            &[("stage", "inference")]
+        ) > 0.0
+    );
+    assert_eq!(
+        value(
+            "osprey_inference_batch_size_count",
+            &[("model", "yolo11n-320")]
+        ),
+        5.0
+    );
+    assert!(bus_count > 0);
+    assert_eq!(
+        value(
+            "osprey_detections_total",
+            &[("model", "yolo11n-320"), ("label", "bus")]
+        ),
+        bus_count as f64
+    );
+    assert_eq!(
+        value(
+            "osprey_model_info",
+            &[
+                ("model", "yolo11n-320"),
+                ("provider", "cpu"),
+                ("imgsz", "320x320"),
+                ("precision", "fp32")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value("osprey_inference_queue_depth", &[("model", "yolo11n-320")]),
+        0.0
+    );
+    assert_eq!(value("osprey_build_info", &[]), 1.0);
+    assert!(value("process_resident_memory_bytes", &[]) > 1e6);
+    assert!(text.contains("process_cpu_seconds_total"));
+}

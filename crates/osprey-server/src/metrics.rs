@@ -1,0 +1,170 @@
+//! Prometheus metrics (`GET /metrics`, text format 0.0.4).
+//!
+//! One registry per server (no globals, so tests can run servers side by side). Label sets are
+//! bounded: routes are route templates, statuses are HTTP codes, labels are the models' class
+//! names, models are the served files. See docs/metrics.md for every series.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Latency buckets in seconds: 0.5 ms … 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+
+/// Every series the server exports.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by route template, method and status.
+    pub requests: IntCounterVec,
+    /// Whole-request latency by route template.
+    pub request_seconds: HistogramVec,
+    /// Detection-request time per stage: parse, decode, queue_wait, inference, postprocess, respond.
+    pub stage_seconds: HistogramVec,
+    /// Images per inference run, by model.
+    pub batch_size: HistogramVec,
+    /// Requests waiting for inference, by model (set at scrape time).
+    pub queue_depth: IntGaugeVec,
+    /// Requests refused with 503 because the queue was full, by model.
+    pub queue_rejected: IntCounterVec,
+    /// Detections returned, by model and label.
+    pub detections: IntCounterVec,
+    /// Constant 1 with the model's description as labels.
+    pub model_info: IntGaugeVec,
+}
+
+impl Metrics {
+    /// Registers every series (and the process collector on Linux).
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "osprey_http_requests_total",
+                "HTTP requests by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let request_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "osprey_http_request_duration_seconds",
+                "Time from request to response, by route template",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )?;
+        let stage_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "osprey_detection_stage_seconds",
+                "Time spent per stage of a detection request",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["stage"],
+        )?;
+        let batch_size = HistogramVec::new(
+            HistogramOpts::new("osprey_inference_batch_size", "Images per inference run")
+                .buckets(vec![1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0]),
+            &["model"],
+        )?;
+        let queue_depth = IntGaugeVec::new(
+            Opts::new(
+                "osprey_inference_queue_depth",
+                "Requests waiting for inference",
+            ),
+            &["model"],
+        )?;
+        let queue_rejected = IntCounterVec::new(
+            Opts::new(
+                "osprey_inference_queue_rejected_total",
+                "Requests refused because the inference queue was full",
+            ),
+            &["model"],
+        )?;
+        let detections = IntCounterVec::new(
+            Opts::new(
+                "osprey_detections_total",
+                "Objects returned to clients, by model and label",
+            ),
+            &["model", "label"],
+        )?;
+        let model_info = IntGaugeVec::new(
+            Opts::new("osprey_model_info", "Served models (value 1)"),
+            &["model", "provider", "imgsz", "precision", "layout", "batch"],
+        )?;
+        let build = IntGaugeVec::new(
+            Opts::new("osprey_build_info", "Osprey build (value 1)"),
+            &["version"],
+        )?;
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(request_seconds.clone()),
+            Box::new(stage_seconds.clone()),
+            Box::new(batch_size.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(queue_rejected.clone()),
+            Box::new(detections.clone()),
+            Box::new(model_info.clone()),
+            Box::new(build),
+        ] {
+            registry.register(c)?;
+        }
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            request_seconds,
+            stage_seconds,
+            batch_size,
+            queue_depth,
+            queue_rejected,
+            detections,
+            model_info,
+        })
+    }
+
+    /// The histogram for one detection stage.
+    pub fn stage(&self, stage: &str) -> Histogram {
+        self.stage_seconds.with_label_values(&[stage])
+    }
+
+    /// Text exposition of every series.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
+        buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_key_series() {
+        let m = Metrics::new().expect("metrics");
+        m.requests
+            .with_label_values(&["/v1/vision/detection", "POST", "200"])
+            .inc();
+        m.stage("inference").observe(0.015);
+        m.detections
+            .with_label_values(&["yolo11n", "person"])
+            .inc_by(3);
+        let text = String::from_utf8(m.render()).expect("utf8");
+        for needle in [
+            "osprey_http_requests_total{method=\"POST\",route=\"/v1/vision/detection\",status=\"200\"} 1",
+            "osprey_detection_stage_seconds_count{stage=\"inference\"} 1",
+            "osprey_detections_total{label=\"person\",model=\"yolo11n\"} 3",
+            "osprey_build_info{version=",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+    }
+}
