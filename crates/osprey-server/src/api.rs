@@ -51,6 +51,8 @@ pub struct AppState {
     pub decoders: crate::decode_pool::DecodePool,
     /// Prometheus series.
     pub metrics: crate::metrics::Metrics,
+    /// The InfluxDB line-protocol cache (`--generate_metrics`).
+    pub influx: Option<osprey_influx::Cache>,
     /// Host name, for `processedBy`.
     pub hostname: String,
 }
@@ -239,7 +241,9 @@ async fn detect_default(
     body: Body,
 ) -> Response {
     let model = state.default_model.clone();
-    respond(detect(&state, &model, &q, &headers, body).await, &state)
+    let mut trace = Trace::default();
+    let result = detect(&state, &model, &q, &headers, body, &mut trace).await;
+    respond(result, &state, &model, &trace)
 }
 
 async fn detect_custom(
@@ -249,32 +253,152 @@ async fn detect_custom(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    respond(detect(&state, &model, &q, &headers, body).await, &state)
+    let mut trace = Trace::default();
+    let result = detect(&state, &model, &q, &headers, body, &mut trace).await;
+    respond(result, &state, &model, &trace)
 }
 
-fn respond(result: Result<(DetectionResponse, u64), ApiError>, state: &AppState) -> Response {
-    match result {
+/// What a detection request did, for the InfluxDB measurements of the Python server.
+#[derive(Debug, Default)]
+struct Trace {
+    /// Header checks (Python: `parse_multipart_boundary_ns`).
+    boundary_ns: Option<u64>,
+    /// Body read and multipart parse (Python: `parse_request_body_ns`).
+    body_ns: Option<u64>,
+    /// Decode, inference and postprocess (Python: `compute_response_ns`).
+    compute_ns: Option<u64>,
+    /// Size of the image part.
+    image_bytes: Option<usize>,
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Emits the Python server's measurements: `http_request_dispatcher`, `prediction_input`,
+/// `prediction_output` (one point per label and whole-percent confidence).
+fn emit_influx(
+    state: &AppState,
+    model: &str,
+    trace: &Trace,
+    status: StatusCode,
+    preds: Option<&[Prediction]>,
+    send_ns: u64,
+) {
+    use osprey_influx::line::{point, Field};
+    let Some(cache) = &state.influx else { return };
+    let ts = now_ns();
+    let ns = |v: Option<u64>| v.map(|n| Field::Int(n as i64));
+    let mut fields: Vec<(&str, Field)> = Vec::new();
+    for (k, v) in [
+        ("parse_request_body_ns", ns(trace.body_ns)),
+        ("parse_multipart_boundary_ns", ns(trace.boundary_ns)),
+        ("compute_response_ns", ns(trace.compute_ns)),
+        ("send_response_ns", Some(Field::Int(send_ns as i64))),
+    ] {
+        if let Some(v) = v {
+            fields.push((k, v));
+        }
+    }
+    if let Some(l) = point(
+        "http_request_dispatcher",
+        &[("response_code", status.as_u16().to_string())],
+        &fields,
+        ts,
+    ) {
+        cache.push(l);
+    }
+    if let Some(n) = trace.image_bytes {
+        if let Some(l) = point(
+            "prediction_input",
+            &[],
+            &[("image_bytes", Field::Int(n as i64))],
+            ts,
+        ) {
+            cache.push(l);
+        }
+    }
+    let Some(preds) = preds else { return };
+    let Some(m) = state.models.get(model) else {
+        return;
+    };
+    let size = m.info().imgsz.0.to_string();
+    let precision = if state.config.half && m.provider() == osprey_detect::Provider::Tensorrt {
+        "fp16"
+    } else {
+        "fp32"
+    };
+    let mut groups: Vec<(&str, i64, i64)> = Vec::new();
+    for p in preds {
+        let pct = (p.confidence * 100.0) as i64;
+        match groups
+            .iter_mut()
+            .find(|(l, c, _)| *l == p.label && *c == pct)
+        {
+            Some(g) => g.2 += 1,
+            None => groups.push((&p.label, pct, 1)),
+        }
+    }
+    for (label, pct, count) in groups {
+        let tags = [
+            ("confidence_percent", pct.to_string()),
+            ("model_image_size", size.clone()),
+            ("model_precision", precision.to_string()),
+        ];
+        if let Some(l) = point(
+            "prediction_output",
+            &tags,
+            &[(label, Field::Int(count))],
+            ts,
+        ) {
+            cache.push(l);
+        }
+    }
+}
+
+fn respond(
+    result: Result<(DetectionResponse, u64), ApiError>,
+    state: &AppState,
+    model: &str,
+    trace: &Trace,
+) -> Response {
+    let t = Instant::now();
+    let (resp, status, preds) = match result {
         Ok((body, inference_ms)) => {
             state.counters.ok.fetch_add(1, Ordering::Relaxed);
             if state.config.log_responses {
                 tracing::info!(target: "osprey::response", body = %serde_json::to_string(&body).unwrap_or_default(), "response");
             }
+            let preds = state.influx.is_some().then(|| body.predictions.clone());
             let mut resp = Json(body).into_response();
             resp.extensions_mut().insert(InferenceMs(inference_ms));
-            resp
+            (resp, StatusCode::OK, preds)
         }
         Err(e) => {
             match &e {
                 ApiError::Detection { .. } => state.counters.failed.fetch_add(1, Ordering::Relaxed),
                 _ => state.counters.refused.fetch_add(1, Ordering::Relaxed),
             };
-            e.into_response()
+            let status = e.status();
+            (e.into_response(), status, None)
         }
-    }
+    };
+    emit_influx(
+        state,
+        model,
+        trace,
+        status,
+        preds.as_deref(),
+        t.elapsed().as_nanos() as u64,
+    );
+    resp
 }
 
 /// One prediction in the DeepStack shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Prediction {
     pub label: String,
     pub confidence: f32,
@@ -480,6 +604,7 @@ async fn detect(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
     body: Body,
+    trace: &mut Trace,
 ) -> Result<(DetectionResponse, u64), ApiError> {
     let received = Instant::now();
     let cfg = &state.config;
@@ -492,7 +617,9 @@ async fn detect(
             ))
         })?
         .clone();
-    let upload = check_headers(headers, cfg.max_body_bytes)?;
+    let upload = check_headers(headers, cfg.max_body_bytes);
+    trace.boundary_ns = Some(received.elapsed().as_nanos() as u64);
+    let upload = upload?;
     let expected = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -513,8 +640,10 @@ async fn detect(
         }
         Upload::Raw => None,
     };
-    check_api_key(state, headers, query, form.as_ref())?;
     let parsed = Instant::now();
+    trace.body_ns =
+        Some(parsed.duration_since(received).as_nanos() as u64 - trace.boundary_ns.unwrap_or(0));
+    check_api_key(state, headers, query, form.as_ref())?;
     let conf = min_confidence(
         param("min_confidence", query, form.as_ref()),
         cfg.min_confidence,
@@ -543,6 +672,7 @@ async fn detect(
             message: "the image part is empty".into(),
         });
     }
+    trace.image_bytes = Some(image.len());
     if image.len() > cfg.max_image_bytes {
         return Err(ApiError::Detection {
             code: StatusCode::PAYLOAD_TOO_LARGE,
@@ -606,6 +736,7 @@ async fn detect(
         })?
         .map_err(|e| ApiError::detection(&e))?;
     let responding = Instant::now();
+    trace.compute_ns = Some(responding.duration_since(parsed).as_nanos() as u64);
     let m = &state.metrics;
     m.stage("parse")
         .observe(parsed.duration_since(received).as_secs_f64());

@@ -60,6 +60,8 @@ pub struct Settings {
     pub log_responses: Option<bool>,
     /// Emit InfluxDB metrics (Python: `--generate_metrics`).
     pub generate_metrics: Option<bool>,
+    /// SQLite line-protocol cache for `generate_metrics` (Python: data/line-protocol-cache/cache.sqlite).
+    pub metrics_cache: Option<PathBuf>,
     /// absl verbosity: -2 error, -1 warning, 0 info, 1 debug.
     pub verbosity: Option<i32>,
     /// DeepStack `MODE` (High, Medium, Low): sets `imgsz` 640/416/320 for dynamic models.
@@ -118,6 +120,7 @@ impl Settings {
             max_pixels,
             log_responses,
             generate_metrics,
+            metrics_cache,
             verbosity,
             mode,
             queue_capacity,
@@ -264,6 +267,9 @@ impl Settings {
             max_pixels: self.max_pixels.unwrap_or(40_000_000),
             log_responses: self.log_responses.unwrap_or(false),
             generate_metrics: self.generate_metrics.unwrap_or(false),
+            metrics_cache: self
+                .metrics_cache
+                .unwrap_or_else(|| PathBuf::from("data/line-protocol-cache/cache.sqlite")),
             verbosity: self.verbosity,
             queue_capacity: self.queue_capacity.unwrap_or(64),
             max_batch: self.max_batch.unwrap_or(8),
@@ -349,6 +355,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("max_pixels", Kind::Int),
     ("log_responses", Kind::Bool),
     ("generate_metrics", Kind::Bool),
+    ("metrics_cache", Kind::Str),
     ("verbosity", Kind::Int),
     ("mode", Kind::Str),
     ("queue_capacity", Kind::Int),
@@ -400,6 +407,7 @@ pub struct ServeConfig {
     pub max_pixels: u64,
     pub log_responses: bool,
     pub generate_metrics: bool,
+    pub metrics_cache: PathBuf,
     pub verbosity: Option<i32>,
     pub queue_capacity: usize,
     pub max_batch: usize,

@@ -47,6 +47,9 @@ pub enum StartError {
     /// A thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// The InfluxDB line-protocol cache could not be opened.
+    #[error("{0}")]
+    Cache(#[from] osprey_influx::CacheError),
     /// The metrics registry refused a series (a bug).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -165,6 +168,14 @@ pub fn start(cfg: ServeConfig) -> Result<Arc<AppState>, StartError> {
         started: Instant::now(),
         counters: api::Counters::default(),
         decoders: decode_pool::DecodePool::new(cores.max(2))?,
+        influx: if cfg.generate_metrics {
+            let cache =
+                osprey_influx::Cache::start(&cfg.metrics_cache, 10_000, Duration::from_secs(2))?;
+            tracing::info!(path = %cfg.metrics_cache.display(), "InfluxDB points go to the line-protocol cache");
+            Some(cache)
+        } else {
+            None
+        },
         metrics,
         hostname: std::fs::read_to_string("/etc/hostname")
             .map(|s| s.trim().to_string())

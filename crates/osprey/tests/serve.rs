@@ -637,3 +637,123 @@ fn prometheus_metrics_count_what_happened() {
     assert!(value("process_resident_memory_bytes", &[]) > 1e6);
     assert!(text.contains("process_cpu_seconds_total"));
 }
+
+/// `--generate_metrics` writes the Python server's InfluxDB measurements to the SQLite
+/// line-protocol cache, and a graceful shutdown flushes them.
+#[test]
+fn generate_metrics_writes_python_measurements_to_the_cache() {
+    let Some((shared, _)) = osprey_testkit::require_model_env("serve generate_metrics") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("osprey-influx-{}", std::process::id()));
+    let cache = dir.join("line-protocol-cache/cache.sqlite");
+    let s = Server::start(
+        BIN,
+        &[
+            "--model",
+            &model(&shared, "yolo11n-320.onnx"),
+            "--generate_metrics=true",
+            "--metrics-cache",
+            cache.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let bus = std::fs::read(shared.join("images/bus.jpg")).unwrap();
+    let mut expected_outputs: Vec<(String, i64)> = Vec::new();
+    for _ in 0..3 {
+        let j = s
+            .request(&post_multipart(
+                "/v1/vision/detection",
+                "g",
+                &frigate_body("g", "", &bus),
+            ))
+            .json();
+        for p in j["predictions"].as_array().unwrap() {
+            expected_outputs.push((
+                p["label"].as_str().unwrap().to_string(),
+                (p["confidence"].as_f64().unwrap() * 100.0) as i64,
+            ));
+        }
+    }
+    assert_eq!(
+        s.request(&post(
+            "/v1/vision/detection",
+            &[("Content-Type", "text/plain")],
+            b"x",
+            false
+        ))
+        .status,
+        400
+    );
+    assert_eq!(s.terminate(), Some(0));
+    let conn = osprey_influx::open(&cache).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT line_protocol FROM line_protocols ORDER BY id")
+        .unwrap();
+    let lines: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let with = |prefix: &str| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let ok = with("http_request_dispatcher,response_code=200 ");
+    assert_eq!(ok.len(), 3, "{lines:#?}");
+    for l in &ok {
+        for f in [
+            "parse_request_body_ns=",
+            "parse_multipart_boundary_ns=",
+            "compute_response_ns=",
+            "send_response_ns=",
+        ] {
+            assert!(l.contains(f), "{l}");
+        }
+    }
+    let bad = with("http_request_dispatcher,response_code=400 ");
+    assert_eq!(bad.len(), 1);
+    assert!(
+        bad[0].contains("parse_multipart_boundary_ns=") && !bad[0].contains("compute_response_ns"),
+        "{}",
+        bad[0]
+    );
+    let inputs = with("prediction_input ");
+    assert_eq!(inputs.len(), 3);
+    assert!(
+        inputs[0].contains(&format!("image_bytes={}i ", bus.len())),
+        "{}",
+        inputs[0]
+    );
+    // One point per (label, confidence percent) with the count as an integer field.
+    let outputs = with("prediction_output,");
+    let mut seen: Vec<(String, i64)> = Vec::new();
+    for l in &outputs {
+        assert!(
+            l.contains("model_image_size=320") && l.contains("model_precision=fp32"),
+            "{l}"
+        );
+        let pct: i64 = l
+            .split("confidence_percent=")
+            .nth(1)
+            .unwrap()
+            .split([',', ' '])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let field = l.split(' ').nth(1).unwrap();
+        let (label, count) = field.split_once('=').unwrap();
+        let count: usize = count.trim_end_matches('i').parse().unwrap();
+        for _ in 0..count {
+            seen.push((label.replace("\\ ", " "), pct));
+        }
+    }
+    seen.sort();
+    expected_outputs.sort();
+    assert_eq!(seen, expected_outputs);
+    let _ = std::fs::remove_dir_all(dir);
+}

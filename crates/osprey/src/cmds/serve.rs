@@ -88,6 +88,9 @@ pub struct Args {
     /// Emit InfluxDB metrics (Python: --generate_metrics).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
     pub generate_metrics: Option<bool>,
+    /// SQLite line-protocol cache for --generate-metrics. Default data/line-protocol-cache/cache.sqlite.
+    #[arg(long)]
+    pub metrics_cache: Option<PathBuf>,
     /// absl verbosity: -2 error, -1 warning, 0 info, 1 debug.
     #[arg(long, allow_hyphen_values = true)]
     pub verbosity: Option<i32>,
@@ -145,6 +148,7 @@ impl Args {
             max_pixels: self.max_pixels,
             log_responses: self.log_responses,
             generate_metrics: self.generate_metrics,
+            metrics_cache: self.metrics_cache.clone(),
             verbosity: self.verbosity,
             mode: self.mode.clone(),
             queue_capacity: self.queue_capacity,
@@ -215,9 +219,6 @@ pub fn run(args: Args, log: Option<&str>) -> anyhow::Result<ExitCode> {
             "the configuration has problems (osprey check-config lists them):\n  - {}",
             problems.join("\n  - ")
         );
-    }
-    if cfg.generate_metrics {
-        tracing::warn!("--generate_metrics: InfluxDB metrics are not available in this version yet; serving without them");
     }
     let listen = cfg.listen.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
