@@ -10,17 +10,21 @@ export OSPREY_SHARED ?= $(SHARED)
 MODEL ?= $(firstword $(wildcard models/yolo11n-320.onnx) $(wildcard $(SHARED)/models/yolo11n-320.onnx) models/yolo11n-320.onnx)
 ORT_LIB := runtime/onnxruntime/lib/libonnxruntime.so
 
-.PHONY: all provision system-deps build run detect test lint bench clean
+.PHONY: all provision system-deps test-deps build run detect test lint bench clean
 
 all: build
 
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# apt-get install, refreshing the package lists first if the package is not known yet.
+APT = apt_install() { $(SUDO) apt-get install -y -q "$$@" || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q "$$@"; }; }; apt_install
+
 ## System libraries the build links against (libturbojpeg). Uses apt when missing.
 system-deps:
-	@if ! pkg-config --exists libturbojpeg; then \
-	  echo "installing libturbojpeg0-dev (libjpeg-turbo's TurboJPEG API)"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q libturbojpeg0-dev pkg-config; \
-	  else sudo apt-get install -y -q libturbojpeg0-dev pkg-config; fi; \
-	fi
+	@pkg-config --exists libturbojpeg || { echo "installing libturbojpeg0-dev (libjpeg-turbo's TurboJPEG API)"; $(APT) libturbojpeg0-dev pkg-config; }
+
+## Real servers the integration tests start on free loopback ports (VictoriaMetrics for InfluxDB writes).
+test-deps:
+	@command -v victoria-metrics >/dev/null || { echo "installing victoria-metrics (line-protocol target for tests)"; $(APT) victoria-metrics; }
 
 ## ONNX Runtime's shared library, from the PyPI wheel (ORT_FLAVOR=gpu for CUDA/TensorRT).
 provision: $(ORT_LIB)
@@ -38,7 +42,7 @@ lint: system-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-test: system-deps provision lint
+test: system-deps test-deps provision lint
 	$(CARGO) test --release --locked --workspace
 
 bench: build

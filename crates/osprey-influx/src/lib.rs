@@ -9,6 +9,7 @@
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod line;
+pub mod upload;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -27,6 +27,8 @@ enum Command {
     CheckConfig(Box<cmds::serve::Args>),
     /// Load-test a DeepStack endpoint with Frigate-shaped requests and print latency percentiles.
     Loadgen(cmds::loadgen::Args),
+    /// Upload the --generate_metrics line-protocol cache to InfluxDB (v1 or v2) targets.
+    UploadMetrics(cmds::upload::Args),
 }
 
 /// Rewrites the command line for the Python server's users: `osprey --flagfile=...` means
@@ -69,6 +71,10 @@ fn main() -> std::process::ExitCode {
         }
         Command::Serve(args) => cmds::serve::run(*args, cli.log.as_deref()),
         Command::CheckConfig(args) => cmds::serve::check_config(*args),
+        Command::UploadMetrics(args) => {
+            common::init_tracing(cli.log.as_deref());
+            cmds::upload::run(args)
+        }
         Command::Loadgen(args) => {
             common::init_tracing(cli.log.as_deref());
             cmds::loadgen::run(args)

@@ -3,3 +3,4 @@ pub mod detect;
 pub mod eval;
 pub mod loadgen;
 pub mod serve;
+pub mod upload;
