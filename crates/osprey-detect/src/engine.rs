@@ -422,6 +422,16 @@ impl Detector {
         &mut self,
         items: &[(&Prepared, &DetectParams)],
     ) -> Result<(Vec<Vec<Detection>>, StageTimings), DetectError> {
+        self.infer_impl(items, true)
+    }
+
+    /// Shared body of [`Detector::infer_each`] and [`Detector::infer_raw`]: `to_original` maps
+    /// boxes back to original-image pixels, otherwise they stay in model-input pixels.
+    fn infer_impl(
+        &mut self,
+        items: &[(&Prepared, &DetectParams)],
+        to_original: bool,
+    ) -> Result<(Vec<Vec<Detection>>, StageTimings), DetectError> {
         for (_, p) in items {
             check_params(p)?;
         }
@@ -445,6 +455,7 @@ impl Detector {
                     (h as usize, w as usize),
                     part,
                     items,
+                    to_original,
                     &mut results,
                     &mut timings,
                 )?;
@@ -458,6 +469,7 @@ impl Detector {
         (h, w): (usize, usize),
         part: &[usize],
         items: &[(&Prepared, &DetectParams)],
+        to_original: bool,
         results: &mut [Vec<Detection>],
         timings: &mut StageTimings,
     ) -> Result<(), DetectError> {
@@ -512,7 +524,11 @@ impl Detector {
             results[i] = kept
                 .into_iter()
                 .map(|c| {
-                    let b = geo.unletterbox(c.bbox);
+                    let b = if to_original {
+                        geo.unletterbox(c.bbox)
+                    } else {
+                        c.bbox
+                    };
                     Detection {
                         class_id: c.class,
                         confidence: c.score,
@@ -535,41 +551,8 @@ impl Detector {
         item: &Prepared,
         params: &DetectParams,
     ) -> Result<Vec<Detection>, DetectError> {
-        check_params(params)?;
-        let (h, w) = (
-            item.geometry.out_height as usize,
-            item.geometry.out_width as usize,
-        );
-        let input = TensorRef::from_array_view(([1usize, 3, h, w], item.tensor.as_slice()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.info.input_name.as_str() => input])?;
-        let (shape, out) = outputs[self.info.output_name.as_str()].try_extract_tensor::<f32>()?;
-        let dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
-        if dims.len() != 3 {
-            return Err(DetectError::UnsupportedLayout(format!(
-                "output shape {dims:?}"
-            )));
-        }
-        let skip_nms = matches!(self.info.layout, crate::OutputLayout::EndToEnd);
-        let cands = postprocess::candidates(
-            &self.info.layout,
-            &out[..dims[1] * dims[2]],
-            (dims[1], dims[2]),
-            (h, w),
-            params,
-        );
-        Ok(postprocess::nms(cands, params, skip_nms)
-            .into_iter()
-            .map(|c| Detection {
-                class_id: c.class,
-                confidence: c.score,
-                x1: c.bbox[0],
-                y1: c.bbox[1],
-                x2: c.bbox[2],
-                y2: c.bbox[3],
-            })
-            .collect())
+        let (mut out, _) = self.infer_impl(&[(item, params)], false)?;
+        Ok(out.pop().unwrap_or_default())
     }
 }
 
