@@ -22,9 +22,12 @@ APT = apt_install() { $(SUDO) apt-get install -y -q "$$@" || { $(SUDO) apt-get u
 system-deps:
 	@pkg-config --exists libturbojpeg || { echo "installing libturbojpeg0-dev (libjpeg-turbo's TurboJPEG API)"; $(APT) libturbojpeg0-dev pkg-config; }
 
-## Real servers the integration tests start on free loopback ports (VictoriaMetrics for InfluxDB writes).
+## Real servers the integration tests start on free loopback ports: VictoriaMetrics and
+## InfluxDB 1.6 (line-protocol targets), Prometheus (scrapes /metrics).
+TEST_TOOLS := victoria-metrics:victoria-metrics influxd:influxdb prometheus:prometheus
 test-deps:
-	@command -v victoria-metrics >/dev/null || { echo "installing victoria-metrics (line-protocol target for tests)"; $(APT) victoria-metrics; }
+	@missing=""; for t in $(TEST_TOOLS); do command -v "$${t%%:*}" >/dev/null || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then echo "installing test servers:$$missing"; $(APT) $$missing; fi
 
 ## ONNX Runtime's shared library, from the PyPI wheel (ORT_FLAVOR=gpu for CUDA/TensorRT).
 provision: $(ORT_LIB)

@@ -73,6 +73,8 @@ pub struct CacheStats {
     pub written: AtomicU64,
     /// Points dropped because the channel was full or the database failed.
     pub dropped: AtomicU64,
+    /// Seconds since `Cache::start` of the last drop warning (once a minute at most).
+    last_drop_log_s: AtomicU64,
 }
 
 /// The writer side of the cache: `push` never blocks.
@@ -82,11 +84,15 @@ pub struct Cache {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     stats: Arc<CacheStats>,
     path: PathBuf,
+    started: Instant,
 }
 
 impl Cache {
-    /// Opens the database and starts the writer thread `osprey-influx-cache`, which commits
-    /// every `commit_every` (the Python cache: about 2 s) or every 1000 points.
+    /// Opens the database and starts the writer thread `osprey-influx-cache`. A point waits at
+    /// most `commit_every` before it is committed (the Python cache: about 2 s; zero: as soon as
+    /// the queue is empty, one commit per burst), and 1000 points are committed at once. A commit in WAL mode with `synchronous=NORMAL` is a write to the log without an
+    /// fsync, so it survives the process being killed; `commit_every` bounds what a `kill -9`
+    /// can lose.
     pub fn start(
         path: &Path,
         capacity: usize,
@@ -109,6 +115,7 @@ impl Cache {
             thread: Mutex::new(Some(thread)),
             stats,
             path: path.to_path_buf(),
+            started: Instant::now(),
         })
     }
 
@@ -119,7 +126,23 @@ impl Cache {
         match tx.try_send(line) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                let total = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                // Warn at most once a minute; the counter has the exact figure.
+                let now = self.started.elapsed().as_secs() + 60;
+                let last = self.stats.last_drop_log_s.load(Ordering::Relaxed);
+                if now >= last + 60
+                    && self
+                        .stats
+                        .last_drop_log_s
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    tracing::warn!(
+                        dropped_total = total,
+                        path = %self.path.display(),
+                        "line-protocol cache writer is behind: InfluxDB points dropped (counted in osprey_influx_points_total)"
+                    );
+                }
             }
         }
     }
@@ -159,17 +182,25 @@ fn writer(
     path: &str,
 ) {
     let mut pending: Vec<String> = Vec::new();
-    let mut last_commit = Instant::now();
+    // When the oldest pending point arrived: it waits at most `every`.
+    let mut oldest = Instant::now();
     let mut last_warning: Option<Instant> = None;
     loop {
-        let wait = every.saturating_sub(last_commit.elapsed());
-        let closed = match rx.recv_timeout(wait) {
+        let received = if pending.is_empty() {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(every.saturating_sub(oldest.elapsed()))
+        };
+        let closed = match received {
             Ok(line) => {
+                if pending.is_empty() {
+                    oldest = Instant::now();
+                }
                 pending.push(line);
-                while let Ok(more) = rx.try_recv() {
-                    pending.push(more);
-                    if pending.len() >= 1000 {
-                        break;
+                while pending.len() < 1000 {
+                    match rx.try_recv() {
+                        Ok(more) => pending.push(more),
+                        Err(_) => break,
                     }
                 }
                 false
@@ -177,9 +208,7 @@ fn writer(
             Err(RecvTimeoutError::Timeout) => false,
             Err(RecvTimeoutError::Disconnected) => true,
         };
-        if !pending.is_empty()
-            && (closed || pending.len() >= 1000 || last_commit.elapsed() >= every)
-        {
+        if !pending.is_empty() && (closed || pending.len() >= 1000 || oldest.elapsed() >= every) {
             match commit(&mut conn, &pending) {
                 Ok(()) => {
                     stats
@@ -197,9 +226,6 @@ fn writer(
                 }
             }
             pending.clear();
-            last_commit = Instant::now();
-        } else if pending.is_empty() {
-            last_commit = Instant::now();
         }
         if closed {
             return;
@@ -258,6 +284,26 @@ mod tests {
             s.written.load(Ordering::Relaxed) + s.dropped.load(Ordering::Relaxed),
             10_000
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn zero_interval_commits_without_waiting() {
+        let dir = std::env::temp_dir().join(format!("osprey-cache-zero-{}", std::process::id()));
+        let path = dir.join("c.sqlite");
+        let cache = Cache::start(&path, 100, Duration::ZERO).expect("start");
+        cache.push("m f=1i 1".into());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while cache.stats().written.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Committed while the cache is still open: visible to another connection.
+        let n: i64 = open(&path)
+            .expect("reopen")
+            .query_row("SELECT COUNT(*) FROM line_protocols", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 1);
+        cache.close();
         let _ = std::fs::remove_dir_all(dir);
     }
 }

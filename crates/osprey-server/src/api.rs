@@ -144,6 +144,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             .with_label_values(&[name.as_str()])
             .set(depth);
     }
+    if let Some(cache) = &state.influx {
+        state.metrics.sync_influx(cache.stats());
+    }
     (
         [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
         state.metrics.render(),

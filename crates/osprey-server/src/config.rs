@@ -62,6 +62,12 @@ pub struct Settings {
     pub generate_metrics: Option<bool>,
     /// SQLite line-protocol cache for `generate_metrics` (Python: data/line-protocol-cache/cache.sqlite).
     pub metrics_cache: Option<PathBuf>,
+    /// Longest time an InfluxDB point waits in memory before it is committed to the cache, in
+    /// milliseconds (what a `kill -9` can lose; the Python server: about 2000).
+    pub metrics_commit_ms: Option<u64>,
+    /// Run the uploader inside the server, with the flags of `osprey upload-metrics` read from
+    /// this absl flagfile.
+    pub metrics_upload_flagfile: Option<PathBuf>,
     /// absl verbosity: -2 error, -1 warning, 0 info, 1 debug.
     pub verbosity: Option<i32>,
     /// DeepStack `MODE` (High, Medium, Low): sets `imgsz` 640/416/320 for dynamic models.
@@ -121,6 +127,8 @@ impl Settings {
             log_responses,
             generate_metrics,
             metrics_cache,
+            metrics_commit_ms,
+            metrics_upload_flagfile,
             verbosity,
             mode,
             queue_capacity,
@@ -270,6 +278,8 @@ impl Settings {
             metrics_cache: self
                 .metrics_cache
                 .unwrap_or_else(|| PathBuf::from("data/line-protocol-cache/cache.sqlite")),
+            metrics_commit_ms: self.metrics_commit_ms.unwrap_or(250),
+            metrics_upload_flagfile: self.metrics_upload_flagfile,
             verbosity: self.verbosity,
             queue_capacity: self.queue_capacity.unwrap_or(64),
             max_batch: self.max_batch.unwrap_or(8),
@@ -356,6 +366,8 @@ const FIELDS: &[(&str, Kind)] = &[
     ("log_responses", Kind::Bool),
     ("generate_metrics", Kind::Bool),
     ("metrics_cache", Kind::Str),
+    ("metrics_commit_ms", Kind::Int),
+    ("metrics_upload_flagfile", Kind::Str),
     ("verbosity", Kind::Int),
     ("mode", Kind::Str),
     ("queue_capacity", Kind::Int),
@@ -408,6 +420,8 @@ pub struct ServeConfig {
     pub log_responses: bool,
     pub generate_metrics: bool,
     pub metrics_cache: PathBuf,
+    pub metrics_commit_ms: u64,
+    pub metrics_upload_flagfile: Option<PathBuf>,
     pub verbosity: Option<i32>,
     pub queue_capacity: usize,
     pub max_batch: usize,

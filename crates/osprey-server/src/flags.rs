@@ -153,6 +153,14 @@ fn expand(
     Ok(())
 }
 
+/// Expands `--flagfile=` arguments (nested, `//` and `#` comments, later flags win) and
+/// leaves every other argument as it is (for the uploader, whose flag names are its own).
+pub fn expand_flagfiles(args: &[String]) -> Result<Vec<String>, FlagError> {
+    let mut expanded = Vec::new();
+    expand(args, 0, &mut Vec::new(), &mut expanded)?;
+    Ok(expanded)
+}
+
 /// Expands flagfiles and rewrites Python names and absl booleans (see the module docs).
 /// `args` excludes the program name and subcommand.
 pub fn normalize(args: &[String]) -> Result<Vec<String>, FlagError> {

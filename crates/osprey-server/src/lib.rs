@@ -169,8 +169,11 @@ pub fn start(cfg: ServeConfig) -> Result<Arc<AppState>, StartError> {
         counters: api::Counters::default(),
         decoders: decode_pool::DecodePool::new(cores.max(2))?,
         influx: if cfg.generate_metrics {
-            let cache =
-                osprey_influx::Cache::start(&cfg.metrics_cache, 10_000, Duration::from_secs(2))?;
+            let cache = osprey_influx::Cache::start(
+                &cfg.metrics_cache,
+                10_000,
+                Duration::from_millis(cfg.metrics_commit_ms.max(1)),
+            )?;
             tracing::info!(path = %cfg.metrics_cache.display(), "InfluxDB points go to the line-protocol cache");
             Some(cache)
         } else {

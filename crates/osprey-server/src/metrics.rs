@@ -34,6 +34,8 @@ pub struct Metrics {
     pub detections: IntCounterVec,
     /// Constant 1 with the model's description as labels.
     pub model_info: IntGaugeVec,
+    /// InfluxDB points (`--generate_metrics`) committed to the cache or dropped (set at scrape time).
+    pub influx_points: IntCounterVec,
 }
 
 impl Metrics {
@@ -93,6 +95,13 @@ impl Metrics {
             Opts::new("osprey_model_info", "Served models (value 1)"),
             &["model", "provider", "imgsz", "precision", "layout", "batch"],
         )?;
+        let influx_points = IntCounterVec::new(
+            Opts::new(
+                "osprey_influx_points_total",
+                "InfluxDB points (--generate_metrics) committed to the line-protocol cache, or dropped because its writer was behind",
+            ),
+            &["outcome"],
+        )?;
         let build = IntGaugeVec::new(
             Opts::new("osprey_build_info", "Osprey build (value 1)"),
             &["version"],
@@ -107,6 +116,7 @@ impl Metrics {
             Box::new(queue_rejected.clone()),
             Box::new(detections.clone()),
             Box::new(model_info.clone()),
+            Box::new(influx_points.clone()),
             Box::new(build),
         ] {
             registry.register(c)?;
@@ -125,7 +135,20 @@ impl Metrics {
             queue_rejected,
             detections,
             model_info,
+            influx_points,
         })
+    }
+
+    /// Brings `osprey_influx_points_total` up to the cache's own counters.
+    pub fn sync_influx(&self, stats: &osprey_influx::CacheStats) {
+        use std::sync::atomic::Ordering;
+        for (outcome, value) in [
+            ("written", stats.written.load(Ordering::Relaxed)),
+            ("dropped", stats.dropped.load(Ordering::Relaxed)),
+        ] {
+            let c = self.influx_points.with_label_values(&[outcome]);
+            c.inc_by(value.saturating_sub(c.get()));
+        }
     }
 
     /// The histogram for one detection stage.

@@ -168,6 +168,14 @@ impl Server {
         }
     }
 
+    /// Kills the process with SIGKILL (no clean-up, as a crash or the OOM killer would) and reaps it.
+    pub fn kill9(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or(0)

@@ -47,6 +47,10 @@ fn normalized_args() -> Result<Vec<String>, osprey_server::flags::FlagError> {
         let tail = osprey_server::flags::normalize(&args[pos + 1..])?;
         args.truncate(pos + 1);
         args.extend(tail);
+    } else if let Some(pos) = args.iter().position(|a| a == "upload-metrics") {
+        let tail = osprey_server::flags::expand_flagfiles(&args[pos + 1..])?;
+        args.truncate(pos + 1);
+        args.extend(tail);
     }
     Ok(args)
 }

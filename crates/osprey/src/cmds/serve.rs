@@ -91,6 +91,12 @@ pub struct Args {
     /// SQLite line-protocol cache for --generate-metrics. Default data/line-protocol-cache/cache.sqlite.
     #[arg(long)]
     pub metrics_cache: Option<PathBuf>,
+    /// Longest wait before InfluxDB points are committed to the cache, ms. Default 250.
+    #[arg(long)]
+    pub metrics_commit_ms: Option<u64>,
+    /// Run the uploader in the server with `osprey upload-metrics` flags from this flagfile.
+    #[arg(long)]
+    pub metrics_upload_flagfile: Option<PathBuf>,
     /// absl verbosity: -2 error, -1 warning, 0 info, 1 debug.
     #[arg(long, allow_hyphen_values = true)]
     pub verbosity: Option<i32>,
@@ -149,6 +155,8 @@ impl Args {
             log_responses: self.log_responses,
             generate_metrics: self.generate_metrics,
             metrics_cache: self.metrics_cache.clone(),
+            metrics_commit_ms: self.metrics_commit_ms,
+            metrics_upload_flagfile: self.metrics_upload_flagfile.clone(),
             verbosity: self.verbosity,
             mode: self.mode.clone(),
             queue_capacity: self.queue_capacity,
@@ -226,7 +234,13 @@ pub fn run(args: Args, log: Option<&str>) -> anyhow::Result<ExitCode> {
         .thread_name("osprey-http")
         .build()
         .context("starting the async runtime")?;
+    let upload_flagfile = cfg.metrics_upload_flagfile.clone();
+    let server_cache = cfg.metrics_cache.clone();
     let state = osprey_server::start(cfg)?;
+    let uploader = match &upload_flagfile {
+        Some(f) => Some(super::upload::InProcess::start(f, &server_cache)?),
+        None => None,
+    };
     runtime.block_on(async move {
         let mut listeners = Vec::new();
         for addr in &listen {
@@ -243,8 +257,11 @@ pub fn run(args: Args, log: Option<&str>) -> anyhow::Result<ExitCode> {
             Duration::from_secs(30),
         )
         .await;
-        tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())
     })?;
+    if let Some(u) = uploader {
+        u.stop();
+    }
+    tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

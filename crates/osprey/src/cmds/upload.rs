@@ -35,12 +35,10 @@ pub struct Args {
     /// HTTP timeout.
     #[arg(long = "http_timeout_ms", default_value_t = 10_000)]
     pub http_timeout_ms: u64,
-    /// The SQLite line-protocol cache.
-    #[arg(
-        long = "cache_path",
-        default_value = "data/line-protocol-cache/cache.sqlite"
-    )]
-    pub cache_path: PathBuf,
+    /// The SQLite line-protocol cache. Default data/line-protocol-cache/cache.sqlite (in
+    /// `osprey serve --metrics-upload-flagfile`: the server's --metrics-cache).
+    #[arg(long = "cache_path")]
+    pub cache_path: Option<PathBuf>,
     /// Pause between passes when caught up, seconds.
     #[arg(long = "upload_interval_s", default_value_t = 5.0)]
     pub upload_interval_s: f64,
@@ -104,18 +102,79 @@ fn targets(a: &Args) -> anyhow::Result<Vec<Target>> {
         .collect())
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+const DEFAULT_CACHE: &str = "data/line-protocol-cache/cache.sqlite";
+
+fn config(args: &Args, default_cache: &std::path::Path) -> anyhow::Result<UploadConfig> {
     let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
-    let cfg = UploadConfig {
-        targets: targets(&args)?,
-        cache_path: args.cache_path.clone(),
+    Ok(UploadConfig {
+        targets: targets(args)?,
+        cache_path: args
+            .cache_path
+            .clone()
+            .unwrap_or_else(|| default_cache.to_path_buf()),
         batch_size: args.batch_size.max(1),
         http_timeout: Duration::from_millis(args.http_timeout_ms),
         upload_interval: secs(args.upload_interval_s),
         catching_up_interval: secs(args.catching_up_interval_s),
         max_rows: args.max_rows,
         sample_interval: secs(args.sample_interval_s),
-    };
+    })
+}
+
+/// The uploader running inside `osprey serve` (`--metrics-upload-flagfile`).
+pub struct InProcess {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl InProcess {
+    /// Reads the uploader's flags from `flagfile` and starts thread `osprey-influx-upload`.
+    pub fn start(
+        flagfile: &std::path::Path,
+        server_cache: &std::path::Path,
+    ) -> anyhow::Result<InProcess> {
+        let expanded = osprey_server::flags::expand_flagfiles(&[format!(
+            "--flagfile={}",
+            flagfile.display()
+        )])?;
+        let args = <Standalone as clap::Parser>::try_parse_from(
+            std::iter::once("metrics-upload-flagfile".to_string()).chain(expanded),
+        )
+        .with_context(|| format!("in the uploader flagfile {}", flagfile.display()))?
+        .args;
+        let cfg = config(&args, server_cache)?;
+        let cache = cfg.cache_path.clone();
+        let mut up = Uploader::new(cfg).context("opening the line-protocol cache")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("osprey-influx-upload".into())
+            .spawn(move || {
+                if let Err(e) = up.run(|| s.load(Ordering::SeqCst)) {
+                    tracing::error!(error = %e, "the in-process metrics uploader stopped");
+                }
+            })?;
+        tracing::info!(cache = %cache.display(), flagfile = %flagfile.display(), "in-process metrics uploader started");
+        Ok(InProcess { stop, thread })
+    }
+
+    /// Asks the uploader to stop after its current write and waits for it.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.thread.join();
+    }
+}
+
+/// `Args` on their own, for the flagfile of the in-process uploader.
+#[derive(Debug, clap::Parser)]
+struct Standalone {
+    #[command(flatten)]
+    args: Args,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = config(&args, std::path::Path::new(DEFAULT_CACHE))?;
+    let cache_path = cfg.cache_path.clone();
     let mut up = Uploader::new(cfg).context("opening the line-protocol cache")?;
     if args.once {
         loop {
@@ -124,7 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 anyhow::bail!(
                     "a target failed; {} points remain in {}",
                     up.pending()?,
-                    args.cache_path.display()
+                    cache_path.display()
                 );
             }
             if up.pending()? == 0 || r.sent == 0 {

@@ -1,0 +1,281 @@
+//! A real Prometheus (Debian's `prometheus`) scrapes `osprey serve`'s /metrics; the key series
+//! and every query of the Grafana dashboard (deploy/grafana/osprey.json) are checked through
+//! Prometheus' own HTTP API.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use osprey_testkit::server::{frigate_body, post_multipart, Server};
+
+const BIN: &str = env!("CARGO_BIN_EXE_osprey");
+
+struct Prom {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Prom {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    std::io::Write::write_all(
+        &mut s,
+        format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes(),
+    )
+    .ok()?;
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut s, &mut out).ok()?;
+    let status = out.split_whitespace().nth(1)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Runs an instant query; returns (status field, result array).
+fn query(port: u16, q: &str) -> (String, Vec<serde_json::Value>) {
+    let (_, body) =
+        http_get(port, &format!("/api/v1/query?query={}", urlencode(q))).unwrap_or_default();
+    let j: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    (
+        j["status"].as_str().unwrap_or("").to_string(),
+        j["data"]["result"].as_array().cloned().unwrap_or_default(),
+    )
+}
+
+fn start_prometheus(dir: &std::path::Path, target: std::net::SocketAddr) -> Option<Prom> {
+    std::fs::create_dir_all(dir).ok()?;
+    let port = free_port();
+    let conf = dir.join("prometheus.yml");
+    std::fs::write(
+        &conf,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: osprey\n    static_configs:\n      - targets: [\"{target}\"]\n"
+        ),
+    )
+    .ok()?;
+    let child = Command::new("prometheus")
+        .args([
+            &format!("--config.file={}", conf.display()),
+            &format!("--storage.tsdb.path={}", dir.join("data").display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            "--log.level=error",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let p = Prom { child, port };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200) {
+            return Some(p);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// Metric names a PromQL expression refers to.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b = expr.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let starts = expr[i..].starts_with("osprey_") || expr[i..].starts_with("process_");
+        let boundary = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
+        if starts && boundary {
+            let end = expr[i..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(expr.len(), |e| i + e);
+            out.push(expr[i..end].to_string());
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn real_prometheus_scrapes_the_key_series_and_the_dashboard_queries_work() {
+    let Some((shared, _)) = osprey_testkit::require_model_env("prometheus scrape") else {
+        return;
+    };
+    if Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("\n*** SKIPPED prometheus scrape: prometheus is not installed (make test installs it with apt). ***\n");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("osprey-prom-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let model = shared.join("models/yolo11n-320.onnx").display().to_string();
+    let cache = dir.join("cache.sqlite");
+    let s = Server::start(
+        BIN,
+        &[
+            "--model",
+            &model,
+            "--generate_metrics",
+            "--metrics-cache",
+            cache.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let prom = start_prometheus(&dir.join("prom"), s.addr).expect("prometheus starts");
+    // Prometheus' first scrape comes a few seconds after it is ready.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while query(prom.port, r#"up{job="osprey"}"#).1.is_empty() {
+        assert!(Instant::now() < deadline, "Prometheus never scraped osprey");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let bus = std::fs::read(shared.join("images/bus.jpg")).unwrap();
+    // Requests spread over a few scrapes, so rates have two samples to work with.
+    let mut people = 0u64;
+    for _ in 0..4 {
+        for _ in 0..3 {
+            let j = s
+                .request(&post_multipart(
+                    "/v1/vision/detection",
+                    "v",
+                    &frigate_body("v", "", &bus),
+                ))
+                .json();
+            people += j["predictions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["label"] == "person")
+                .count() as u64;
+        }
+        let _ = s.request(b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    // Wait for a scrape that has seen all 12 requests.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let q = r#"sum(osprey_http_requests_total{job="osprey",route="/v1/vision/detection",status="200"})"#;
+    loop {
+        let (_, r) = query(prom.port, q);
+        let n = r
+            .first()
+            .and_then(|v| v["value"][1].as_str())
+            .and_then(|v| v.parse::<f64>().ok());
+        if n == Some(12.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never saw 12 requests: {r:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let value = |q: &str| -> f64 {
+        let (st, r) = query(prom.port, q);
+        assert_eq!(st, "success", "{q}");
+        r.first()
+            .and_then(|v| v["value"][1].as_str())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no result for {q}"))
+    };
+    assert_eq!(value(r#"up{job="osprey"}"#), 1.0);
+    assert_eq!(
+        value(r#"sum(osprey_http_requests_total{status="404"})"#),
+        4.0
+    );
+    assert_eq!(
+        value(r#"osprey_detection_stage_seconds_count{stage="inference"}"#),
+        12.0
+    );
+    assert!(value(r#"osprey_detection_stage_seconds_sum{stage="decode"}"#) > 0.0);
+    assert_eq!(value("sum(osprey_inference_batch_size_sum)"), 12.0);
+    assert_eq!(
+        value(r#"sum(osprey_detections_total{label="person"})"#),
+        people as f64
+    );
+    assert_eq!(
+        value(r#"count(osprey_model_info{provider="cpu",imgsz="320x320",precision="fp32"})"#),
+        1.0
+    );
+    assert_eq!(value("count(osprey_build_info)"), 1.0);
+    assert!(value(r#"process_resident_memory_bytes{job="osprey"}"#) > 10e6);
+    assert!(value(r#"osprey_influx_points_total{outcome="written"}"#) >= 24.0);
+
+    // Every dashboard query is valid PromQL, and every series it reads exists (queue
+    // rejections appear only after the first 503).
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/grafana/osprey.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            let q = expr
+                .replace("$__rate_interval", "30s")
+                .replace("$instance", ".*");
+            let (st, r) = query(prom.port, &q);
+            assert_eq!(st, "success", "dashboard query {q}");
+            let rare = q.contains("osprey_inference_queue_rejected_total");
+            assert!(
+                rare || !r.is_empty(),
+                "dashboard panel {:?}: no data for {q}",
+                panel["title"]
+            );
+            for name in metric_names(expr) {
+                let name = name
+                    .trim_end_matches("_bucket")
+                    .trim_end_matches("_count")
+                    .trim_end_matches("_sum")
+                    .to_string();
+                let (_, r) = query(
+                    prom.port,
+                    &format!("{{__name__=~\"{name}(_bucket|_count|_sum)?\"}}"),
+                );
+                assert!(
+                    rare || !r.is_empty(),
+                    "dashboard uses {name}, which /metrics does not export"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 14, "{checked} dashboard queries");
+    eprintln!(
+        "prometheus scraped osprey: key series present, {checked} dashboard queries answered"
+    );
+    drop(prom);
+    let _ = s.terminate();
+    let _ = std::fs::remove_dir_all(dir);
+}
