@@ -27,6 +27,8 @@ enum Command {
     CheckConfig(Box<cmds::serve::Args>),
     /// Load-test a DeepStack endpoint with Frigate-shaped requests and print latency percentiles.
     Loadgen(cmds::loadgen::Args),
+    /// Track objects in MOT-format detections and write MOT-format tracks (optionally scored).
+    Track(cmds::track::Args),
     /// Upload the --generate_metrics line-protocol cache to InfluxDB (v1 or v2) targets.
     UploadMetrics(cmds::upload::Args),
 }
@@ -78,6 +80,10 @@ fn main() -> std::process::ExitCode {
         Command::UploadMetrics(args) => {
             common::init_tracing(cli.log.as_deref());
             cmds::upload::run(args)
+        }
+        Command::Track(args) => {
+            common::init_tracing(cli.log.as_deref());
+            cmds::track::run(args)
         }
         Command::Loadgen(args) => {
             common::init_tracing(cli.log.as_deref());

@@ -3,4 +3,5 @@ pub mod detect;
 pub mod eval;
 pub mod loadgen;
 pub mod serve;
+pub mod track;
 pub mod upload;
