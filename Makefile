@@ -51,6 +51,7 @@ test: system-deps test-deps provision lint
 bench: build
 	benches/run.sh
 	benches/http.sh
+	benches/metrics-overhead.sh
 
 clean:
 	$(CARGO) clean

@@ -23,8 +23,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
   "$venv/bin/pip" install -q -r benches/requirements.txt
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() { for _ in $(seq 600); do curl -sf "http://127.0.0.1:$1$2" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "server on $1 not ready" >&2; return 1; }
+source benches/common.sh
 
 results="$out/http.jsonl"
 : > "$results"

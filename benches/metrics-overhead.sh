@@ -20,11 +20,10 @@ model="$OSPREY_SHARED/models/yolo11n-320.onnx"
 bus="$OSPREY_SHARED/images/bus.jpg"
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() { for _ in $(seq 600); do curl -sf "http://127.0.0.1:$1$2" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not ready on $1$2" >&2; return 1; }
+source benches/common.sh
 
 upload_flags=()
 if command -v victoria-metrics >/dev/null; then

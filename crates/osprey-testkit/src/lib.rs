@@ -82,4 +82,5 @@ pub fn read_reference(path: &Path) -> std::collections::BTreeMap<String, Vec<Ref
 }
 
 pub mod fixtures;
+pub mod net;
 pub mod server;

@@ -119,6 +119,18 @@ struct Tr {
 }
 
 impl Tr {
+    /// The track as reported when it ends: its last matched box.
+    fn ended(&self) -> Option<Track> {
+        Some(Track {
+            id: self.id?,
+            bbox: self.det,
+            score: self.score,
+            class: self.class,
+            start_frame: self.start_frame,
+            matched: false,
+        })
+    }
+
     fn kalman_box(&self) -> BBox {
         let m = &self.kf.mean;
         let (h, w) = (m[3], m[2] * m[3]);
@@ -354,17 +366,7 @@ impl ByteTrack {
         let mut kept = Vec::with_capacity(self.tracks.len());
         for (ti, t) in std::mem::take(&mut self.tracks).into_iter().enumerate() {
             if remove[ti] {
-                if t.id.is_some() {
-                    let end = Track {
-                        id: t.id.unwrap_or(0),
-                        bbox: t.det,
-                        score: t.score,
-                        class: t.class,
-                        start_frame: t.start_frame,
-                        matched: false,
-                    };
-                    self.events.push(TrackEvent::End(end));
-                }
+                self.events.extend(t.ended().map(TrackEvent::End));
             } else {
                 kept.push(t);
             }
@@ -383,16 +385,7 @@ impl ByteTrack {
     /// Ends every confirmed track (end of stream); returns their `End` events.
     pub fn finish(&mut self) -> Vec<TrackEvent> {
         for t in std::mem::take(&mut self.tracks) {
-            if let Some(id) = t.id {
-                self.events.push(TrackEvent::End(Track {
-                    id,
-                    bbox: t.det,
-                    score: t.score,
-                    class: t.class,
-                    start_frame: t.start_frame,
-                    matched: false,
-                }));
-            }
+            self.events.extend(t.ended().map(TrackEvent::End));
         }
         self.take_events()
     }

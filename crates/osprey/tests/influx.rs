@@ -6,6 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use osprey_testkit::net::{free_port, http_get, require_tool};
 use osprey_testkit::server::{frigate_body, post_multipart, Server};
 
 const BIN: &str = env!("CARGO_BIN_EXE_osprey");
@@ -20,24 +21,6 @@ impl Drop for Vm {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    std::io::Write::write_all(
-        &mut s,
-        format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes(),
-    )
-    .ok()?;
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut s, &mut out).ok()?;
-    let status = out.split_whitespace().nth(1)?.parse().ok()?;
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
 }
 
 fn start_vm(dir: &std::path::Path, port: u16) -> Option<Vm> {
@@ -63,14 +46,6 @@ fn start_vm(dir: &std::path::Path, port: u16) -> Option<Vm> {
         std::thread::sleep(Duration::from_millis(100));
     }
     None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Samples of a series in VictoriaMetrics. Ingested points become visible to export after a
@@ -116,12 +91,7 @@ fn generated_points_reach_the_server_and_survive_an_outage() {
     let Some((shared, _)) = osprey_testkit::require_model_env("influx upload") else {
         return;
     };
-    if Command::new("victoria-metrics")
-        .arg("-version")
-        .output()
-        .is_err()
-    {
-        eprintln!("\n*** SKIPPED influx upload: victoria-metrics is not installed (make test installs it with apt). ***\n");
+    if !require_tool("influx upload", "victoria-metrics", "victoria-metrics") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("osprey-vm-{}", std::process::id()));
@@ -435,13 +405,10 @@ fn kill_9_of_server_and_uploader_loses_no_point() {
     let Some((shared, _)) = osprey_testkit::require_model_env("influx kill -9") else {
         return;
     };
-    for tool in ["victoria-metrics", "influxd"] {
-        if Command::new(tool).arg("-version").output().is_err()
-            && Command::new(tool).arg("version").output().is_err()
-        {
-            eprintln!("\n*** SKIPPED influx kill -9: {tool} is not installed (make test installs it with apt). ***\n");
-            return;
-        }
+    if !require_tool("influx kill -9", "victoria-metrics", "victoria-metrics")
+        || !require_tool("influx kill -9", "influxd", "influxdb")
+    {
+        return;
     }
     let dir = std::env::temp_dir().join(format!("osprey-kill9-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -614,12 +581,11 @@ fn in_process_uploader_drains_while_serving() {
     let Some((shared, _)) = osprey_testkit::require_model_env("in-process uploader") else {
         return;
     };
-    if Command::new("victoria-metrics")
-        .arg("-version")
-        .output()
-        .is_err()
-    {
-        eprintln!("\n*** SKIPPED in-process uploader: victoria-metrics is not installed (make test installs it with apt). ***\n");
+    if !require_tool(
+        "in-process uploader",
+        "victoria-metrics",
+        "victoria-metrics",
+    ) {
         return;
     }
     let dir = std::env::temp_dir().join(format!("osprey-inproc-{}", std::process::id()));

@@ -6,6 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use osprey_testkit::net::{free_port, http_get, require_tool, urlencode};
 use osprey_testkit::server::{frigate_body, post_multipart, Server};
 
 const BIN: &str = env!("CARGO_BIN_EXE_osprey");
@@ -20,41 +21,6 @@ impl Drop for Prom {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    std::io::Write::write_all(
-        &mut s,
-        format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes(),
-    )
-    .ok()?;
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut s, &mut out).ok()?;
-    let status = out.split_whitespace().nth(1)?.parse().ok()?;
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-    Some((status, body))
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Runs an instant query; returns (status field, result array).
@@ -127,12 +93,7 @@ fn real_prometheus_scrapes_the_key_series_and_the_dashboard_queries_work() {
     let Some((shared, _)) = osprey_testkit::require_model_env("prometheus scrape") else {
         return;
     };
-    if Command::new("prometheus")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("\n*** SKIPPED prometheus scrape: prometheus is not installed (make test installs it with apt). ***\n");
+    if !require_tool("prometheus scrape", "prometheus", "prometheus") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("osprey-prom-{}", std::process::id()));

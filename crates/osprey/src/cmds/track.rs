@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use osprey_track::mot::{self, Row};
-use osprey_track::{BBox, ByteTrack, Detection, TrackerConfig};
+use osprey_track::{ByteTrack, Detection, TrackerConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputBoxArg {
@@ -111,7 +111,7 @@ pub fn track_rows(dets: &[Row], cfg: TrackerConfig) -> Vec<Row> {
             out.push(Row {
                 frame: frame as u32,
                 id: tr.id as i64,
-                bbox: BBox { ..tr.bbox },
+                bbox: tr.bbox,
                 score: tr.score,
             });
         }
