@@ -18,9 +18,12 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # apt-get install, refreshing the package lists first if the package is not known yet.
 APT = apt_install() { $(SUDO) apt-get install -y -q "$$@" || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q "$$@"; }; }; apt_install
 
-## System libraries the build links against (libturbojpeg). Uses apt when missing.
+## System libraries the build links against: libturbojpeg, FFmpeg's libav* (video decode; bindgen
+## needs libclang to read their headers). Uses apt when missing.
+FFMPEG_DEV := libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev
 system-deps:
 	@pkg-config --exists libturbojpeg || { echo "installing libturbojpeg0-dev (libjpeg-turbo's TurboJPEG API)"; $(APT) libturbojpeg0-dev pkg-config; }
+	@pkg-config --exists libavcodec libavformat libavutil libswscale && ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || { echo "installing FFmpeg development packages and libclang"; $(APT) $(FFMPEG_DEV) libclang-dev clang pkg-config; }
 
 ## Real servers the integration tests start on free loopback ports: VictoriaMetrics and
 ## InfluxDB 1.6 (line-protocol targets), Prometheus (scrapes /metrics).

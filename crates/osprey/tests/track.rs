@@ -17,8 +17,9 @@ fn tracker_on_pets09_public_detections_beats_the_reference_trackers() {
     };
     let seq = shared.join("mot/PETS09-S2L1");
     let out = std::env::temp_dir().join(format!("osprey-track-{}.txt", std::process::id()));
-    // ByteTrack's published defaults (0.25 / 0.1 / 0.25, match 0.8, 30 frames) in the ACF
-    // detector's raw units: scores run to ~100, so thresholds x100 and fusion divides by 100.
+    // Osprey's defaults (ByteTrack's 0.25 / 0.1 / 0.25 and 30 frames, first-association cost 0.9)
+    // in the ACF detector's raw units: scores run to ~100, so thresholds x100 and fusion
+    // divides by 100.
     let run = Command::new(BIN)
         .args([
             "track",
@@ -88,6 +89,82 @@ fn tracker_on_pets09_public_detections_beats_the_reference_trackers() {
     assert!(
         s.id_switches as f64 <= fewest_ids,
         "{} ID switches > {fewest_ids}",
+        s.id_switches
+    );
+    let _ = std::fs::remove_file(out);
+}
+
+/// The whole pipeline (FFmpeg decode → YOLO11n-640 on ONNX Runtime → tracker) on
+/// video/pedestrians.mp4, PETS09-S2L1 frames 1-300 scaled by 0.625, scored against the scaled
+/// gt side by side with Ultralytics' detector + ByteTrack on the same clip.
+#[test]
+fn whole_pipeline_on_the_pedestrian_clip_beats_ultralytics() {
+    let Some((shared, _)) = osprey_testkit::require_model_env("osprey track --source") else {
+        return;
+    };
+    let model = shared.join("models/yolo11n-640.onnx");
+    let clip = shared.join("video/pedestrians.mp4");
+    let out = std::env::temp_dir().join(format!("osprey-track-clip-{}.txt", std::process::id()));
+    let run = Command::new(BIN)
+        .args([
+            "track",
+            "--source",
+            clip.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ])
+        .args(["--classes", "0", "--out", out.to_str().unwrap()])
+        .env("OSPREY_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let tracks = mot::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(tracks.iter().map(|r| r.frame).max(), Some(300));
+    let gt: Vec<mot::Row> =
+        mot::parse(&std::fs::read_to_string(shared.join("mot/PETS09-S2L1/gt/gt.txt")).unwrap())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.score >= 1.0 && r.frame <= 300)
+            .map(|r| mot::Row {
+                bbox: osprey_track::BBox {
+                    x1: r.bbox.x1 * 0.625,
+                    y1: r.bbox.y1 * 0.625,
+                    x2: r.bbox.x2 * 0.625,
+                    y2: r.bbox.y2 * 0.625,
+                },
+                ..r
+            })
+            .collect();
+    let s = osprey_track::score::score(&gt, &tracks);
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shared.join("reference/mot-pets09.json")).unwrap(),
+    )
+    .unwrap();
+    let r = &reference["pedestrians_clip_vs_pets09_gt"]["tracks"]["scores"];
+    let (mota, idf1, ids) = (
+        r["MOTA"].as_f64().unwrap(),
+        r["IDF1"].as_f64().unwrap(),
+        r["IDs"].as_f64().unwrap(),
+    );
+    eprintln!("| pipeline | MOTA | IDF1 | IDs | FP | FN |\n|---|---|---|---|---|---|");
+    eprintln!(
+        "| ultralytics yolo11n-640 + ByteTrack | {mota:.4} | {idf1:.4} | {ids} | {} | {} |",
+        r["FP"], r["FN"]
+    );
+    eprintln!(
+        "| osprey yolo11n-640 + tracker | {:.4} | {:.4} | {} | {} | {} |",
+        s.mota, s.idf1, s.id_switches, s.false_positives, s.misses
+    );
+    assert_eq!(s.gt_boxes, r["GT_boxes"].as_u64().unwrap() as usize);
+    assert!(s.mota >= mota, "MOTA {} < {mota}", s.mota);
+    assert!(s.idf1 >= idf1, "IDF1 {} < {idf1}", s.idf1);
+    assert!(
+        s.id_switches as f64 <= ids,
+        "{} ID switches > {ids}",
         s.id_switches
     );
     let _ = std::fs::remove_file(out);

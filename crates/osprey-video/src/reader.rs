@@ -1,0 +1,471 @@
+//! Opening a source and reading decoded frames from it.
+use std::time::{Duration, Instant};
+
+use ff::util::error::EAGAIN;
+use ffmpeg_next as ff;
+use osprey_image::RgbImage;
+
+use crate::{Source, SourceKind, VideoError};
+
+/// Packets read without a single decoded frame before the stream is declared corrupt.
+const MAX_PACKETS_WITHOUT_FRAME: u32 = 300;
+
+/// How to open and read a source.
+#[derive(Debug, Clone, Copy)]
+pub struct ReaderOptions {
+    /// Longest wait for the connection, and for data once connected (network sources).
+    pub timeout: Duration,
+    /// Pace files at their native frame rate (as a camera would deliver them) instead of reading
+    /// them as fast as they decode.
+    pub realtime: bool,
+    /// Start files again from the beginning at their end.
+    pub loop_file: bool,
+    /// Decoder threads (0: FFmpeg picks; 1 suits many small streams on a few cores).
+    pub decoder_threads: usize,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        ReaderOptions {
+            timeout: Duration::from_secs(5),
+            realtime: false,
+            loop_file: false,
+            decoder_threads: 1,
+        }
+    }
+}
+
+/// What the video stream is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamInfo {
+    /// Codec name (`h264`, `hevc`, `mjpeg`...).
+    pub codec: String,
+    /// Coded width.
+    pub width: u32,
+    /// Coded height.
+    pub height: u32,
+    /// Nominal frames per second, when the container says.
+    pub fps: Option<f64>,
+}
+
+/// One decoded frame's place in the stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    /// 0-based number of the frame since the reader opened (keeps counting across file loops).
+    pub index: u64,
+    /// Presentation time in seconds since the first frame (keeps increasing across loops).
+    pub pts: f64,
+}
+
+/// An open source. Blocking: run it on a thread of its own.
+pub struct Reader {
+    source: Source,
+    opts: ReaderOptions,
+    input: ff::format::context::Input,
+    decoder: ff::decoder::Video,
+    stream: usize,
+    time_base: f64,
+    info: StreamInfo,
+    frame: ff::frame::Video,
+    rgb: ff::frame::Video,
+    scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
+    opened: Instant,
+    decoded: u64,
+    packets: u64,
+    packets_since_frame: u32,
+    first_ts: Option<i64>,
+    loop_offset: f64,
+    last_pts: f64,
+    eof_sent: bool,
+    pace_start: Option<(Instant, f64)>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("source", &self.source)
+            .field("info", &self.info)
+            .field("decoded", &self.decoded)
+            .finish()
+    }
+}
+
+fn describe(e: &ff::Error) -> String {
+    match e {
+        ff::Error::Other { errno } if *errno == ff::util::error::ETIMEDOUT => {
+            "timed out (no data)".to_string()
+        }
+        e => e.to_string(),
+    }
+}
+
+fn is_auth(e: &ff::Error) -> bool {
+    matches!(e, ff::Error::HttpUnauthorized | ff::Error::HttpForbidden)
+        || matches!(e, ff::Error::Other { errno } if *errno == ff::util::error::EACCES || *errno == ff::util::error::EPERM)
+}
+
+impl Reader {
+    /// Opens `source` and its best video stream's decoder.
+    pub fn open(source: &Source, opts: ReaderOptions) -> Result<Reader, VideoError> {
+        crate::init();
+        let url = source.redacted();
+        let micros = opts
+            .timeout
+            .as_micros()
+            .clamp(1, i64::MAX as u128)
+            .to_string();
+        let mut dict = ff::Dictionary::new();
+        match source.kind() {
+            SourceKind::Rtsp => {
+                dict.set("rtsp_transport", "tcp");
+                // FFmpeg >= 5: socket I/O timeout of the RTSP client (microseconds).
+                dict.set("timeout", &micros);
+            }
+            SourceKind::Mjpeg | SourceKind::Ffmpeg => {
+                dict.set("rw_timeout", &micros);
+            }
+            SourceKind::File => {
+                if let Some(p) = source.path() {
+                    if !p.exists() {
+                        return Err(VideoError::Open {
+                            url,
+                            reason: "no such file".into(),
+                        });
+                    }
+                }
+            }
+        }
+        let input = ff::format::input_with_dictionary(source.target(), dict).map_err(|e| {
+            if is_auth(&e) {
+                VideoError::Auth {
+                    url: url.clone(),
+                    reason: describe(&e),
+                }
+            } else if e == ff::Error::InvalidData {
+                VideoError::NoVideo {
+                    url: url.clone(),
+                    reason: format!("not a video FFmpeg can read ({e})"),
+                }
+            } else {
+                VideoError::Open {
+                    url: url.clone(),
+                    reason: describe(&e),
+                }
+            }
+        })?;
+        let no_video = |reason: String| VideoError::NoVideo {
+            url: url.clone(),
+            reason,
+        };
+        let stream = input
+            .streams()
+            .best(ff::media::Type::Video)
+            .ok_or_else(|| no_video("no video stream".into()))?;
+        let index = stream.index();
+        let tb = stream.time_base();
+        let time_base = if tb.denominator() != 0 {
+            f64::from(tb.numerator()) / f64::from(tb.denominator())
+        } else {
+            0.0
+        };
+        let rate = stream.avg_frame_rate();
+        let fps = (rate.denominator() != 0 && rate.numerator() > 0)
+            .then(|| f64::from(rate.numerator()) / f64::from(rate.denominator()));
+        let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(|e| no_video(format!("codec parameters: {e}")))?;
+        ctx.set_threading(ff::codec::threading::Config {
+            kind: ff::codec::threading::Type::Frame,
+            count: opts.decoder_threads,
+            ..Default::default()
+        });
+        let codec_id = ctx.id();
+        let decoder = ctx
+            .decoder()
+            .video()
+            .map_err(|e| no_video(format!("no decoder for {codec_id:?}: {e}")))?;
+        let info = StreamInfo {
+            codec: format!("{codec_id:?}").to_ascii_lowercase(),
+            width: decoder.width(),
+            height: decoder.height(),
+            fps,
+        };
+        tracing::debug!(url = %url, codec = %info.codec, width = info.width, height = info.height, fps = ?info.fps, "source opened");
+        Ok(Reader {
+            source: source.clone(),
+            opts,
+            input,
+            decoder,
+            stream: index,
+            time_base,
+            info,
+            frame: ff::frame::Video::empty(),
+            rgb: ff::frame::Video::empty(),
+            scaler: None,
+            opened: Instant::now(),
+            decoded: 0,
+            packets: 0,
+            packets_since_frame: 0,
+            first_ts: None,
+            loop_offset: 0.0,
+            last_pts: 0.0,
+            eof_sent: false,
+            pace_start: None,
+        })
+    }
+
+    /// The video stream's description.
+    pub fn info(&self) -> &StreamInfo {
+        &self.info
+    }
+
+    /// Video packets read so far.
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// Frames decoded so far.
+    pub fn decoded(&self) -> u64 {
+        self.decoded
+    }
+
+    fn err_read(&self, e: &ff::Error) -> VideoError {
+        VideoError::Read {
+            url: self.source.redacted(),
+            reason: describe(e),
+        }
+    }
+
+    /// Decodes the next frame. `Ok(None)`: the stream ended (a file without looping, or a live
+    /// source that closed cleanly).
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, VideoError> {
+        loop {
+            match self.decoder.receive_frame(&mut self.frame) {
+                Ok(()) => return Ok(Some(self.on_frame())),
+                Err(ff::Error::Other { errno }) if errno == EAGAIN => {}
+                Err(ff::Error::Eof) => {
+                    if self.source.kind() == SourceKind::File
+                        && self.opts.loop_file
+                        && self.decoded > 0
+                    {
+                        self.rewind()?;
+                        continue;
+                    }
+                    return Ok(None);
+                }
+                // A damaged frame: the decoder goes on with the next packet.
+                Err(_) => {}
+            }
+            if self.eof_sent {
+                // Draining; receive_frame ends with Eof.
+                continue;
+            }
+            let mut packet = ff::Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => {
+                    if packet.stream() != self.stream {
+                        continue;
+                    }
+                    self.packets += 1;
+                    self.packets_since_frame += 1;
+                    if self.packets_since_frame > MAX_PACKETS_WITHOUT_FRAME {
+                        return Err(VideoError::Corrupt {
+                            url: self.source.redacted(),
+                            reason: format!(
+                                "{MAX_PACKETS_WITHOUT_FRAME} packets without a decodable frame"
+                            ),
+                        });
+                    }
+                    // Corrupt packets are skipped; the decoder resynchronises at the next
+                    // keyframe and the packet counter above catches a stream that never does.
+                    let _ = self.decoder.send_packet(&packet);
+                }
+                Err(ff::Error::Eof) => {
+                    let _ = self.decoder.send_eof();
+                    self.eof_sent = true;
+                }
+                Err(e) => return Err(self.err_read(&e)),
+            }
+        }
+    }
+
+    fn on_frame(&mut self) -> Frame {
+        self.packets_since_frame = 0;
+        let index = self.decoded;
+        self.decoded += 1;
+        let pts = match self.frame.timestamp().or(self.frame.pts()) {
+            Some(ts) if self.time_base > 0.0 => {
+                let first = *self.first_ts.get_or_insert(ts);
+                self.loop_offset + (ts - first) as f64 * self.time_base
+            }
+            _ => match (self.source.kind(), self.info.fps) {
+                (SourceKind::File, Some(fps)) => index as f64 / fps,
+                _ => self.opened.elapsed().as_secs_f64(),
+            },
+        };
+        // Never go backwards (B-frame reordering glitches, broken timestamps).
+        let pts = pts.max(self.last_pts);
+        self.last_pts = pts;
+        if self.opts.realtime && self.source.kind() == SourceKind::File {
+            let (start, pts0) = *self.pace_start.get_or_insert((Instant::now(), pts));
+            let due = start + Duration::from_secs_f64((pts - pts0).max(0.0));
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+        Frame { index, pts }
+    }
+
+    fn rewind(&mut self) -> Result<(), VideoError> {
+        let step = self.info.fps.map_or(0.04, |f| 1.0 / f);
+        self.input.seek(0, ..).map_err(|e| self.err_read(&e))?;
+        self.decoder.flush();
+        self.loop_offset = self.last_pts + step;
+        self.first_ts = None;
+        self.eof_sent = false;
+        Ok(())
+    }
+
+    /// The last decoded frame as packed RGB (converted now; call it only for frames you use).
+    pub fn rgb(&mut self) -> Result<RgbImage, VideoError> {
+        let (fmt, w, h) = (self.frame.format(), self.frame.width(), self.frame.height());
+        let corrupt = |reason: String| VideoError::Corrupt {
+            url: self.source.redacted(),
+            reason,
+        };
+        if w == 0 || h == 0 {
+            return Err(corrupt("no frame decoded yet".into()));
+        }
+        let stale =
+            !matches!(&self.scaler, Some((f, sw, sh, _)) if *f == fmt && *sw == w && *sh == h);
+        if stale {
+            let ctx = ff::software::scaling::Context::get(
+                fmt,
+                w,
+                h,
+                ff::format::Pixel::RGB24,
+                w,
+                h,
+                ff::software::scaling::Flags::BILINEAR,
+            )
+            .map_err(|e| corrupt(format!("no conversion from {fmt:?} to RGB: {e}")))?;
+            self.scaler = Some((fmt, w, h, ctx));
+        }
+        let Some((_, _, _, scaler)) = self.scaler.as_mut() else {
+            return Err(corrupt("no converter".into()));
+        };
+        scaler
+            .run(&self.frame, &mut self.rgb)
+            .map_err(|e| corrupt(format!("colour conversion failed: {e}")))?;
+        let stride = self.rgb.stride(0);
+        let row = w as usize * 3;
+        let plane = self.rgb.data(0);
+        let mut out = Vec::with_capacity(row * h as usize);
+        for y in 0..h as usize {
+            out.extend_from_slice(&plane[y * stride..y * stride + row]);
+        }
+        RgbImage::from_raw(w, h, out).ok_or_else(|| corrupt("frame size mismatch".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clip(test: &str) -> Option<std::path::PathBuf> {
+        let p = osprey_testkit::require_shared(test)?.join("video/pedestrians.mp4");
+        p.is_file().then_some(p)
+    }
+
+    #[test]
+    fn reads_every_frame_of_the_clip_with_timestamps() {
+        let Some(path) = clip("reads_every_frame_of_the_clip_with_timestamps") else {
+            return;
+        };
+        let src = Source::parse(path.to_str().expect("utf-8")).expect("source");
+        let mut r = Reader::open(&src, ReaderOptions::default()).expect("open");
+        assert_eq!(r.info().codec, "h264");
+        assert_eq!((r.info().width, r.info().height), (480, 360));
+        assert_eq!(r.info().fps, Some(10.0));
+        let mut n = 0;
+        let mut last = None;
+        while let Some(f) = r.next_frame().expect("frame") {
+            assert_eq!(f.index, n);
+            assert!((f.pts - n as f64 / 10.0).abs() < 1e-6, "{f:?}");
+            if n == 150 {
+                let img = r.rgb().expect("rgb");
+                assert_eq!((img.width(), img.height()), (480, 360));
+                // A real picture: not one flat colour.
+                let px = img.as_raw();
+                let mean = px.iter().map(|&v| f64::from(v)).sum::<f64>() / px.len() as f64;
+                let var = px
+                    .iter()
+                    .map(|&v| (f64::from(v) - mean).powi(2))
+                    .sum::<f64>()
+                    / px.len() as f64;
+                assert!(var > 100.0, "variance {var}");
+            }
+            n += 1;
+            last = Some(f);
+        }
+        assert_eq!(n, 300);
+        assert_eq!(r.packets(), 300);
+        assert!(last.is_some());
+    }
+
+    #[test]
+    fn loops_files_with_increasing_time() {
+        let Some(path) = clip("loops_files_with_increasing_time") else {
+            return;
+        };
+        let src = Source::parse(path.to_str().expect("utf-8")).expect("source");
+        let opts = ReaderOptions {
+            loop_file: true,
+            ..ReaderOptions::default()
+        };
+        let mut r = Reader::open(&src, opts).expect("open");
+        let mut prev = -1.0;
+        for i in 0..650u64 {
+            let f = r.next_frame().expect("frame").expect("looping never ends");
+            assert_eq!(f.index, i);
+            assert!(f.pts > prev, "{f:?} after {prev}");
+            prev = f.pts;
+        }
+        assert!((prev - 64.9).abs() < 0.05, "{prev}");
+    }
+
+    #[test]
+    fn files_that_are_not_video_fail_clearly() {
+        let dir = std::env::temp_dir().join(format!("osprey-video-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let text = dir.join("notes.mp4");
+        std::fs::write(&text, "this is not a video\n".repeat(100)).expect("write");
+        let src = Source::parse(text.to_str().expect("utf-8")).expect("source");
+        let e = Reader::open(&src, ReaderOptions::default()).expect_err("not video");
+        assert_eq!(e.kind(), "no_video", "{e}");
+        let missing =
+            Source::parse(dir.join("absent.mp4").to_str().expect("utf-8")).expect("source");
+        let e = Reader::open(&missing, ReaderOptions::default()).expect_err("absent");
+        assert_eq!(e.kind(), "open", "{e}");
+        assert!(e.to_string().contains("no such file"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn refused_connections_fail_within_the_timeout() {
+        let port = osprey_testkit::net::free_port();
+        let opts = ReaderOptions {
+            timeout: Duration::from_secs(2),
+            ..ReaderOptions::default()
+        };
+        for url in [
+            format!("rtsp://127.0.0.1:{port}/x"),
+            format!("http://127.0.0.1:{port}/x.mjpg"),
+        ] {
+            let t = Instant::now();
+            let e = Reader::open(&Source::parse(&url).expect("url"), opts).expect_err(&url);
+            assert_eq!(e.kind(), "open", "{e}");
+            assert!(t.elapsed() < Duration::from_secs(10));
+        }
+    }
+}
