@@ -55,6 +55,8 @@ pub struct AppState {
     pub influx: Option<osprey_influx::Cache>,
     /// Host name, for `processedBy`.
     pub hostname: String,
+    /// Camera pipelines and their publishers.
+    pub cameras: Arc<crate::cameras::Cameras>,
 }
 
 impl AppState {
@@ -78,6 +80,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::cameras::routes::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -466,7 +469,7 @@ fn min_confidence(raw: Option<&str>, default: f32) -> Result<f32, ApiError> {
     Ok(v.max(0.1))
 }
 
-fn check_api_key(
+pub(crate) fn check_api_key(
     state: &AppState,
     headers: &HeaderMap,
     query: &HashMap<String, String>,

@@ -88,6 +88,14 @@ pub struct Settings {
     pub max_connections: Option<usize>,
     /// Image used to warm the model up before reporting ready.
     pub warmup_image: Option<PathBuf>,
+    /// Camera streams to analyse (`[[cameras]]` tables; `--camera ID=URL` on the command line).
+    pub cameras: Option<Vec<crate::cameras::CameraSpec>>,
+    /// Redis Streams publisher (`[redis]`).
+    pub redis: Option<crate::cameras::publish::RedisSpec>,
+    /// MQTT publisher in Frigate's convention (`[mqtt]`).
+    pub mqtt: Option<crate::cameras::publish::MqttSpec>,
+    /// SQLite file of track events (`GET /api/events`); default `data/events.sqlite`.
+    pub events_db: Option<PathBuf>,
 }
 
 macro_rules! merge_fields {
@@ -138,7 +146,11 @@ impl Settings {
             header_timeout_ms,
             body_timeout_ms,
             max_connections,
-            warmup_image
+            warmup_image,
+            cameras,
+            redis,
+            mqtt,
+            events_db
         )
     }
 
@@ -289,7 +301,22 @@ impl Settings {
             body_timeout_ms: self.body_timeout_ms.unwrap_or(30_000),
             max_connections: self.max_connections.unwrap_or(1024),
             warmup_image: self.warmup_image,
+            cameras: self.cameras.unwrap_or_default(),
+            redis: self.redis,
+            mqtt: self.mqtt,
+            events_db: self
+                .events_db
+                .unwrap_or_else(|| PathBuf::from("data/events.sqlite")),
         };
+        let mut ids = std::collections::HashSet::new();
+        for c in &cfg.cameras {
+            if let Err(e) = c.check() {
+                problems.push(format!("camera {:?}: {e}", c.id));
+            }
+            if !ids.insert(c.id.as_str()) {
+                problems.push(format!("camera id {:?} is used twice", c.id));
+            }
+        }
         positive("max_body_bytes", cfg.max_body_bytes, &mut problems);
         positive("max_image_bytes", cfg.max_image_bytes, &mut problems);
         positive("queue_capacity", cfg.queue_capacity, &mut problems);
@@ -431,6 +458,10 @@ pub struct ServeConfig {
     pub body_timeout_ms: u64,
     pub max_connections: usize,
     pub warmup_image: Option<PathBuf>,
+    pub cameras: Vec<crate::cameras::CameraSpec>,
+    pub redis: Option<crate::cameras::publish::RedisSpec>,
+    pub mqtt: Option<crate::cameras::publish::MqttSpec>,
+    pub events_db: PathBuf,
 }
 
 #[cfg(test)]
@@ -521,6 +552,39 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(s.warmup_image.as_deref(), Some(std::path::Path::new("x")));
         assert_eq!(s.listen.map(|l| l.len()), Some(1));
+    }
+
+    #[test]
+    fn cameras_and_publishers_from_toml() {
+        let s = Settings::from_toml(
+            r#"
+model = "m.onnx"
+events_db = "/tmp/e.sqlite"
+[[cameras]]
+id = "front"
+url = "rtsp://cam/1"
+detect_fps = 5
+labels = ["person"]
+[[cameras]]
+id = "front"
+url = "gopher://x"
+[redis]
+url = "redis://127.0.0.1:6379"
+[mqtt]
+host = "127.0.0.1"
+port = 1883
+prefix = "frigate"
+"#,
+        )
+        .expect("toml");
+        let (cfg, problems) = s.resolve();
+        assert_eq!(cfg.cameras.len(), 2);
+        assert_eq!(cfg.cameras[0].detect_fps, Some(5.0));
+        assert_eq!(cfg.mqtt.as_ref().map(|m| m.prefix.as_str()), Some("frigate"));
+        let all = problems.join("\n");
+        assert!(all.contains("unknown scheme"), "{all}");
+        assert!(all.contains("used twice"), "{all}");
+        assert!(Settings::from_toml("[[cameras]]\nid = \"a\"\nurl = \"x.mp4\"\nfps = 3").is_err());
     }
 
     #[test]

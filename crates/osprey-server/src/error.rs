@@ -41,9 +41,12 @@ pub enum ApiError {
     /// Missing or wrong API key.
     #[error("{0}")]
     Unauthorized(String),
-    /// Unknown model or route.
+    /// Unknown model, camera or route.
     #[error("{0}")]
     NotFound(String),
+    /// The resource exists already.
+    #[error("{0}")]
+    Conflict(String),
     /// Wrong method.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -53,6 +56,18 @@ pub enum ApiError {
     /// The server is not ready (warming up).
     #[error("{0}")]
     Unavailable(String),
+}
+
+impl From<crate::cameras::CameraError> for ApiError {
+    fn from(e: crate::cameras::CameraError) -> Self {
+        use crate::cameras::CameraError as C;
+        match e {
+            C::Invalid(_) => ApiError::BadRequest(e.to_string()),
+            C::Exists(_) => ApiError::Conflict(e.to_string()),
+            C::NotFound(_) => ApiError::NotFound(e.to_string()),
+            C::Thread(_) => ApiError::Unavailable(e.to_string()),
+        }
+    }
 }
 
 impl ApiError {
@@ -71,6 +86,7 @@ impl ApiError {
             ApiError::Detection { .. } => StatusCode::OK,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Busy(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

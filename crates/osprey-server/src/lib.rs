@@ -8,6 +8,7 @@
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod api;
+pub mod cameras;
 pub mod config;
 pub mod decode_pool;
 pub mod error;
@@ -53,6 +54,12 @@ pub enum StartError {
     /// The metrics registry refused a series (a bug).
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The event store could not be opened.
+    #[error("{0}")]
+    Events(#[from] cameras::events::StoreError),
+    /// A configured camera could not start.
+    #[error("camera: {0}")]
+    Camera(#[from] cameras::CameraError),
 }
 
 /// Every model file to serve: `(name, path)`, the default model first.
@@ -101,6 +108,7 @@ pub fn start(cfg: ServeConfig) -> Result<Arc<AppState>, StartError> {
     let spinning = cfg.spinning.unwrap_or(files.len() == 1);
     let batch = worker::BatchConfig {
         queue_capacity: cfg.queue_capacity,
+        camera_capacity: 256,
         max_batch: cfg.max_batch,
         batch_wait: Duration::from_millis(cfg.batch_wait_ms),
     };
@@ -162,7 +170,32 @@ pub fn start(cfg: ServeConfig) -> Result<Arc<AppState>, StartError> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
+    // The event store opens when there are cameras to produce events (or a database to read).
+    let events = if !cfg.cameras.is_empty() || cfg.events_db.exists() {
+        Some(cameras::events::EventStore::open(
+            &cfg.events_db,
+            metrics.publish_messages.clone(),
+        )?)
+    } else {
+        None
+    };
+    let bus = cameras::publish::Bus::start(
+        cfg.redis.as_ref(),
+        cfg.mqtt.as_ref(),
+        events,
+        metrics.publish_messages.clone(),
+    )?;
+    let cams = cameras::Cameras::new(cameras::Ctx {
+        models: models.clone(),
+        default_model: files[0].0.clone(),
+        metrics: metrics.clone(),
+        bus: Arc::new(bus),
+    });
+    for spec in &cfg.cameras {
+        cams.add(spec.clone())?;
+    }
     Ok(Arc::new(AppState {
+        cameras: cams,
         default_model: files[0].0.clone(),
         models,
         started: Instant::now(),
@@ -202,6 +235,20 @@ pub async fn serve(
     let header_timeout = Duration::from_millis(cfg.header_timeout_ms);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut accept_tasks = Vec::new();
+    {
+        // Per-camera frame rates for the status API.
+        let cams = Arc::clone(&state.cameras);
+        let mut stop = stop_rx.clone();
+        accept_tasks.push(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = every.tick() => cams.tick(),
+                }
+            }
+        }));
+    }
     let (conn_tx, mut conn_rx) = tokio::sync::mpsc::unbounded_channel();
     for listener in listeners {
         let mut stop = stop_rx.clone();
@@ -257,6 +304,9 @@ pub async fn serve(
     for t in accept_tasks {
         let _ = t.await;
     }
+    // Cameras stop first: their open tracks end (and are published) while the bus is up.
+    let cams = Arc::clone(&state.cameras);
+    let _ = tokio::task::spawn_blocking(move || cams.shutdown()).await;
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
     if tokio::time::timeout(grace, graceful.shutdown())
         .await

@@ -36,6 +36,20 @@ pub struct Metrics {
     pub model_info: IntGaugeVec,
     /// InfluxDB points (`--generate_metrics`) committed to the cache or dropped (set at scrape time).
     pub influx_points: IntCounterVec,
+    /// Camera frames per pipeline stage: in (packets), decoded, sampled, detected, dropped.
+    pub camera_frames: IntCounterVec,
+    /// Camera (re)connections after the first.
+    pub camera_reconnects: IntCounterVec,
+    /// 1 while a camera's source is connected.
+    pub camera_connected: IntGaugeVec,
+    /// Camera source errors by kind (open, auth, read, corrupt, no_video, bad_url).
+    pub camera_errors: IntCounterVec,
+    /// Time per frame in each camera stage: decode, convert, detect, track, publish.
+    pub camera_stage_seconds: HistogramVec,
+    /// Confirmed tracks alive now, by camera.
+    pub camera_tracks: IntGaugeVec,
+    /// Messages to Redis / MQTT / the event store: sent, dropped (queue full), failed.
+    pub publish_messages: IntCounterVec,
 }
 
 impl Metrics {
@@ -102,6 +116,44 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let camera_frames = IntCounterVec::new(
+            Opts::new(
+                "osprey_camera_frames_total",
+                "Camera frames per stage: in (video packets read), decoded, sampled (picked for detection), detected, dropped (sampled but replaced by a newer frame before detection)",
+            ),
+            &["camera", "stage"],
+        )?;
+        let camera_reconnects = IntCounterVec::new(
+            Opts::new("osprey_camera_reconnects_total", "Camera source reconnections"),
+            &["camera"],
+        )?;
+        let camera_connected = IntGaugeVec::new(
+            Opts::new("osprey_camera_connected", "1 while the camera's source is connected"),
+            &["camera"],
+        )?;
+        let camera_errors = IntCounterVec::new(
+            Opts::new("osprey_camera_errors_total", "Camera source errors by kind"),
+            &["camera", "kind"],
+        )?;
+        let camera_stage_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "osprey_camera_stage_seconds",
+                "Time per frame in each camera stage (decode, convert, detect, track, publish)",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["camera", "stage"],
+        )?;
+        let camera_tracks = IntGaugeVec::new(
+            Opts::new("osprey_camera_tracks", "Confirmed tracks alive now"),
+            &["camera"],
+        )?;
+        let publish_messages = IntCounterVec::new(
+            Opts::new(
+                "osprey_publish_messages_total",
+                "Messages to the bus and event store by sink (redis, mqtt, events) and outcome (sent, dropped, failed)",
+            ),
+            &["sink", "outcome"],
+        )?;
         let build = IntGaugeVec::new(
             Opts::new("osprey_build_info", "Osprey build (value 1)"),
             &["version"],
@@ -117,6 +169,13 @@ impl Metrics {
             Box::new(detections.clone()),
             Box::new(model_info.clone()),
             Box::new(influx_points.clone()),
+            Box::new(camera_frames.clone()),
+            Box::new(camera_reconnects.clone()),
+            Box::new(camera_connected.clone()),
+            Box::new(camera_errors.clone()),
+            Box::new(camera_stage_seconds.clone()),
+            Box::new(camera_tracks.clone()),
+            Box::new(publish_messages.clone()),
             Box::new(build),
         ] {
             registry.register(c)?;
@@ -136,6 +195,13 @@ impl Metrics {
             detections,
             model_info,
             influx_points,
+            camera_frames,
+            camera_reconnects,
+            camera_connected,
+            camera_errors,
+            camera_stage_seconds,
+            camera_tracks,
+            publish_messages,
         })
     }
 

@@ -1,16 +1,18 @@
 //! One inference worker per model: a named OS thread that owns the `Detector`, fed by a bounded
 //! queue, replying through oneshot channels.
 //!
-//! Requests from every client (and, later, every camera) share the queue. When the model's batch
-//! axis is dynamic the worker micro-batches: after taking the first job it waits up to
-//! `batch_wait` for more, up to `max_batch`, and runs them together (images of different letterbox
-//! shapes run as separate groups inside `Detector::infer_each`). A full queue is reported to the
-//! caller immediately ([`SubmitError::QueueFull`]) so the HTTP layer can answer 503 instead of
-//! letting latency grow without bound.
+//! Two bounded lanes feed it: HTTP requests (every client) and camera frames (every camera).
+//! HTTP jobs always go first — Frigate's 100 ms budget must hold while cameras run — and camera
+//! frames fill the rest of each batch. When the model's batch axis is dynamic the worker
+//! micro-batches: after taking the first job it waits up to `batch_wait` for more, up to
+//! `max_batch`, and runs them together (images of different letterbox shapes run as separate
+//! groups inside `Detector::infer_each`). A full lane is reported to the caller immediately
+//! ([`SubmitError::QueueFull`]) so the HTTP layer can answer 503 and a camera can drop the frame,
+//! instead of letting latency grow without bound.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use osprey_detect::{
@@ -62,6 +64,8 @@ pub struct WorkerStats {
     pub batches: AtomicU64,
     /// Jobs refused because the queue was full.
     pub rejected: AtomicU64,
+    /// Camera frames completed.
+    pub camera_completed: AtomicU64,
     /// Whether warm-up has finished.
     pub ready: AtomicBool,
 }
@@ -69,23 +73,76 @@ pub struct WorkerStats {
 /// Batching knobs.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchConfig {
-    /// Queue capacity.
+    /// HTTP lane capacity.
     pub queue_capacity: usize,
+    /// Camera lane capacity.
+    pub camera_capacity: usize,
     /// Largest batch.
     pub max_batch: usize,
     /// How long the first job waits for company.
     pub batch_wait: Duration,
 }
 
+#[derive(Default)]
+struct Lanes {
+    http: VecDeque<Job>,
+    camera: VecDeque<Job>,
+    closed: bool,
+}
+
+/// The two lanes and their capacities, shared by the handles and the worker thread.
+struct Queue {
+    lanes: Mutex<Lanes>,
+    ready: Condvar,
+    http_capacity: usize,
+    camera_capacity: usize,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Lanes> {
+        // A panic while holding the lock cannot leave the deques inconsistent.
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Closes the queue when the last handle goes, so the worker thread ends.
+struct Closer(Arc<Queue>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.ready.notify_all();
+    }
+}
+
+/// Which lane a job goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// HTTP clients: always served first.
+    Http,
+    /// Camera frames: fill the batches around HTTP jobs.
+    Camera,
+}
+
 /// A handle to a model's worker; cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ModelHandle {
     name: Arc<str>,
     info: Arc<ModelInfo>,
     provider: Provider,
     preprocessor: Preprocessor,
-    tx: SyncSender<Job>,
+    queue: Arc<Queue>,
+    _closer: Arc<Closer>,
     stats: Arc<WorkerStats>,
+}
+
+impl std::fmt::Debug for ModelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelHandle")
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .finish()
+    }
 }
 
 impl ModelHandle {
@@ -114,9 +171,20 @@ impl ModelHandle {
         &self.stats
     }
 
-    /// Queues a prepared image; the receiver yields the result.
+    /// Queues a prepared image from an HTTP client; the receiver yields the result.
     pub fn submit(
         &self,
+        prepared: Prepared,
+        params: DetectParams,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<JobOutput, DetectError>>, SubmitError> {
+        self.submit_to(Lane::Http, prepared, params)
+    }
+
+    /// Queues a prepared image on `lane`; the receiver yields the result (a camera thread
+    /// waits with `blocking_recv`).
+    pub fn submit_to(
+        &self,
+        lane: Lane,
         prepared: Prepared,
         params: DetectParams,
     ) -> Result<tokio::sync::oneshot::Receiver<Result<JobOutput, DetectError>>, SubmitError> {
@@ -127,23 +195,23 @@ impl ModelHandle {
             enqueued: Instant::now(),
             reply,
         };
-        // Count before sending so the worker's decrement can never run first.
-        self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        match self.tx.try_send(job) {
-            Ok(()) => Ok(rx),
-            Err(e) => {
-                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                match e {
-                    TrySendError::Full(_) => {
-                        self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                        Err(SubmitError::QueueFull(self.name.to_string()))
-                    }
-                    TrySendError::Disconnected(_) => {
-                        Err(SubmitError::Stopped(self.name.to_string()))
-                    }
-                }
-            }
+        let mut lanes = self.queue.lock();
+        if lanes.closed {
+            return Err(SubmitError::Stopped(self.name.to_string()));
         }
+        let (q, cap) = match lane {
+            Lane::Http => (&mut lanes.http, self.queue.http_capacity),
+            Lane::Camera => (&mut lanes.camera, self.queue.camera_capacity),
+        };
+        if q.len() >= cap {
+            self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(SubmitError::QueueFull(self.name.to_string()));
+        }
+        q.push_back(job);
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        drop(lanes);
+        self.queue.ready.notify_one();
+        Ok(rx)
     }
 }
 
@@ -157,7 +225,12 @@ pub fn spawn(
     warmup: Option<osprey_image::RgbImage>,
     batch_sizes: prometheus::Histogram,
 ) -> std::io::Result<ModelHandle> {
-    let (tx, rx) = mpsc::sync_channel::<Job>(cfg.queue_capacity.max(1));
+    let queue = Arc::new(Queue {
+        lanes: Mutex::new(Lanes::default()),
+        ready: Condvar::new(),
+        http_capacity: cfg.queue_capacity.max(1),
+        camera_capacity: cfg.camera_capacity.max(1),
+    });
     let stats = Arc::new(WorkerStats::default());
     let info = Arc::new(detector.info().clone());
     let handle = ModelHandle {
@@ -165,7 +238,8 @@ pub fn spawn(
         provider: detector.provider(),
         preprocessor: detector.preprocessor(),
         info,
-        tx,
+        queue: Arc::clone(&queue),
+        _closer: Arc::new(Closer(Arc::clone(&queue))),
         stats: Arc::clone(&stats),
     };
     let max_batch = match detector.info().batch {
@@ -182,41 +256,61 @@ pub fn spawn(
             Err(e) => tracing::error!(model = %model, error = %e, "warm-up inference failed"),
         }
         stats.ready.store(true, Ordering::Release);
-        run(&mut detector, &rx, max_batch, cfg.batch_wait, &stats, &batch_sizes);
+        run(&mut detector, &queue, max_batch, cfg.batch_wait, &stats, &batch_sizes);
         tracing::info!(model = %model, "inference worker stopped");
     })?;
     Ok(handle)
 }
 
+/// Takes the next job, HTTP first.
+fn pop(lanes: &mut Lanes, cameras: &mut usize) -> Option<Job> {
+    if let Some(j) = lanes.http.pop_front() {
+        return Some(j);
+    }
+    let j = lanes.camera.pop_front()?;
+    *cameras += 1;
+    Some(j)
+}
+
 fn run(
     detector: &mut Detector,
-    rx: &mpsc::Receiver<Job>,
+    queue: &Queue,
     max_batch: usize,
     wait: Duration,
     stats: &WorkerStats,
     batch_sizes: &prometheus::Histogram,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
-        let deadline = Instant::now() + wait;
-        while batch.len() < max_batch {
-            // Take whatever is already queued without waiting, then wait out the window.
-            match rx.try_recv() {
-                Ok(job) => {
-                    batch.push(job);
+    loop {
+        let mut cameras = 0usize;
+        {
+            let mut lanes = queue.lock();
+            let first = loop {
+                if let Some(j) = pop(&mut lanes, &mut cameras) {
+                    break j;
+                }
+                if lanes.closed {
+                    return;
+                }
+                lanes = queue.ready.wait(lanes).unwrap_or_else(|p| p.into_inner());
+            };
+            batch.push(first);
+            let deadline = Instant::now() + wait;
+            // Take whatever is queued, then wait out the window for company.
+            while batch.len() < max_batch {
+                if let Some(j) = pop(&mut lanes, &mut cameras) {
+                    batch.push(j);
                     continue;
                 }
-                Err(mpsc::TryRecvError::Disconnected) => break,
-                Err(mpsc::TryRecvError::Empty) => {}
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            match rx.recv_timeout(deadline - now) {
-                Ok(job) => batch.push(job),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                let now = Instant::now();
+                if now >= deadline || lanes.closed {
+                    break;
+                }
+                lanes = queue
+                    .ready
+                    .wait_timeout(lanes, deadline - now)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
             }
         }
         stats.queued.fetch_sub(batch.len(), Ordering::Relaxed);
@@ -252,5 +346,6 @@ fn run(
             }
         }
         stats.completed.fetch_add(n as u64, Ordering::Relaxed);
+        stats.camera_completed.fetch_add(cameras as u64, Ordering::Relaxed);
     }
 }

@@ -127,6 +127,54 @@ pub struct Args {
     /// Image to warm the model up with before reporting ready.
     #[arg(long)]
     pub warmup_image: Option<PathBuf>,
+    /// A camera to analyse, `ID=URL` (repeatable; replaces the config file's cameras; more
+    /// settings per camera in the TOML file or over POST /api/cameras).
+    #[arg(long = "camera", value_parser = parse_camera)]
+    pub cameras: Vec<osprey_server::cameras::CameraSpec>,
+    /// Redis URL for per-frame metadata (`redis://host:port`), stream `osprey:frames`.
+    #[arg(long)]
+    pub redis_url: Option<String>,
+    /// MQTT broker `HOST[:PORT]` for Frigate-style events.
+    #[arg(long)]
+    pub mqtt: Option<String>,
+    /// MQTT topic prefix. Default osprey.
+    #[arg(long)]
+    pub mqtt_prefix: Option<String>,
+    /// SQLite file of track events. Default data/events.sqlite.
+    #[arg(long)]
+    pub events_db: Option<PathBuf>,
+}
+
+fn parse_camera(v: &str) -> Result<osprey_server::cameras::CameraSpec, String> {
+    let (id, url) = v
+        .split_once('=')
+        .ok_or_else(|| format!("{v:?} is not ID=URL"))?;
+    Ok(osprey_server::cameras::CameraSpec {
+        id: id.trim().to_string(),
+        url: url.trim().to_string(),
+        detect_fps: None,
+        labels: None,
+        min_score: None,
+        model: None,
+        loop_file: None,
+        realtime: None,
+        lost_seconds: None,
+    })
+}
+
+fn mqtt_spec(hostport: &str, prefix: Option<&str>) -> osprey_server::cameras::publish::MqttSpec {
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_string(), p.parse().unwrap_or(1883)),
+        _ => (hostport.to_string(), 1883),
+    };
+    osprey_server::cameras::publish::MqttSpec {
+        host,
+        port,
+        prefix: prefix.unwrap_or("osprey").to_string(),
+        client_id: "osprey".into(),
+        user: None,
+        password: None,
+    }
 }
 
 impl Args {
@@ -167,6 +215,14 @@ impl Args {
             body_timeout_ms: self.body_timeout_ms,
             max_connections: self.max_connections,
             warmup_image: self.warmup_image.clone(),
+            cameras: (!self.cameras.is_empty()).then(|| self.cameras.clone()),
+            redis: self.redis_url.as_ref().map(|url| osprey_server::cameras::publish::RedisSpec {
+                url: url.clone(),
+                stream: "osprey:frames".into(),
+                maxlen: 10_000,
+            }),
+            mqtt: self.mqtt.as_deref().map(|m| mqtt_spec(m, self.mqtt_prefix.as_deref())),
+            events_db: self.events_db.clone(),
         }
     }
 

@@ -1,0 +1,226 @@
+//! REST for cameras and events: `/api/cameras`, `/api/cameras/{id}`, its `snapshot.jpg` and
+//! `stream.mjpeg`, and `/api/events`. With an API key configured, every route here needs it
+//! (query `api_key`, `Authorization: Bearer`, or `X-API-Key`).
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::events::EventQuery;
+use super::CameraSpec;
+use crate::api::AppState;
+use crate::error::ApiError;
+
+/// The camera and event routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/cameras", get(list).post(add))
+        .route("/api/cameras/{id}", get(one).delete(remove))
+        .route("/api/cameras/{id}/snapshot.jpg", get(snapshot))
+        .route("/api/cameras/{id}/stream.mjpeg", get(stream))
+        .route("/api/events", get(events))
+}
+
+fn auth(state: &AppState, headers: &HeaderMap, q: &HashMap<String, String>) -> Result<(), ApiError> {
+    crate::api::check_api_key(state, headers, q, None)
+}
+
+async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    auth(&state, &headers, &q)?;
+    let cams: Vec<Value> = state.cameras.list().iter().map(|c| c.status()).collect();
+    Ok(Json(json!({ "cameras": cams })))
+}
+
+async fn add(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    auth(&state, &headers, &q)?;
+    let spec: CameraSpec = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid camera JSON: {e}")))?;
+    let cam = state.cameras.add(spec)?;
+    Ok((StatusCode::CREATED, Json(cam.status())).into_response())
+}
+
+async fn one(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    auth(&state, &headers, &q)?;
+    let cam = state
+        .cameras
+        .get(&id)
+        .ok_or_else(|| ApiError::from(super::CameraError::NotFound(id)))?;
+    Ok(Json(cam.status()))
+}
+
+async fn remove(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    auth(&state, &headers, &q)?;
+    let cams = Arc::clone(&state.cameras);
+    tokio::task::spawn_blocking(move || cams.remove(&id))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("camera removal failed: {e}")))??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn jpeg_response(jpg: Bytes) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        jpg,
+    )
+        .into_response()
+}
+
+async fn snapshot(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    auth(&state, &headers, &q)?;
+    let cam = state
+        .cameras
+        .get(&id)
+        .ok_or_else(|| ApiError::from(super::CameraError::NotFound(id.clone())))?;
+    let snap = tokio::task::spawn_blocking(move || cam.snapshot())
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("snapshot failed: {e}")))?;
+    match snap {
+        Some((_, jpg)) => Ok(jpeg_response(jpg)),
+        None => Err(ApiError::Unavailable(format!(
+            "camera {id:?} has no processed frame yet"
+        ))),
+    }
+}
+
+const BOUNDARY: &str = "ospreyframe";
+
+async fn stream(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    auth(&state, &headers, &q)?;
+    let cam = state
+        .cameras
+        .get(&id)
+        .ok_or_else(|| ApiError::from(super::CameraError::NotFound(id)))?;
+    let mut frames = cam.subscribe();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    tokio::spawn(async move {
+        let mut last = 0u64;
+        loop {
+            if cam.stopped() {
+                break;
+            }
+            let c = Arc::clone(&cam);
+            let snap = tokio::task::spawn_blocking(move || c.snapshot()).await.ok().flatten();
+            if let Some((seq, jpg)) = snap {
+                if seq != last {
+                    last = seq;
+                    let head = format!(
+                        "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                        jpg.len()
+                    );
+                    let mut part = Vec::with_capacity(head.len() + jpg.len() + 2);
+                    part.extend_from_slice(head.as_bytes());
+                    part.extend_from_slice(&jpg);
+                    part.extend_from_slice(b"\r\n");
+                    // A viewer that stopped reading ends the stream.
+                    if tx.send(Ok(Bytes::from(part))).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            // Wake on the next processed frame, or every few seconds to notice a stop.
+            match tokio::time::timeout(Duration::from_secs(5), frames.changed()).await {
+                Ok(Err(_)) => break,
+                Ok(Ok(())) | Err(_) => {}
+            }
+        }
+    });
+    let body = Body::from_stream(tokio_stream(rx));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                format!("multipart/x-mixed-replace; boundary={BOUNDARY}"),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// An mpsc receiver as a `Stream`.
+fn tokio_stream(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+async fn events(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    auth(&state, &headers, &q)?;
+    let num = |k: &str| -> Result<Option<f64>, ApiError> {
+        q.get(k)
+            .map(|v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .ok_or_else(|| ApiError::BadRequest(format!("{k}={v:?} is not a unix time in seconds")))
+            })
+            .transpose()
+    };
+    let limit = match q.get("limit") {
+        None => 100,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| ApiError::BadRequest(format!("limit={v:?} is not in 1..10000")))?,
+    };
+    let query = EventQuery {
+        camera: q.get("camera").cloned(),
+        label: q.get("label").cloned(),
+        after: num("after")?,
+        before: num("before")?,
+        limit,
+    };
+    let Some(store) = state.cameras.ctx().bus.events().cloned() else {
+        return Err(ApiError::Unavailable("the event store is not enabled".into()));
+    };
+    let rows = tokio::task::spawn_blocking(move || store.query(&query))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("event query failed: {e}")))?
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(Json(json!({ "events": rows })))
+}
