@@ -26,10 +26,13 @@ system-deps:
 	@pkg-config --exists libavcodec libavformat libavutil libswscale && ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || { echo "installing FFmpeg development packages and libclang"; $(APT) $(FFMPEG_DEV) libclang-dev clang pkg-config; }
 
 ## Real servers the integration tests start on free loopback ports: VictoriaMetrics and
-## InfluxDB 1.6 (line-protocol targets), Prometheus (scrapes /metrics).
-TEST_TOOLS := victoria-metrics:victoria-metrics influxd:influxdb prometheus:prometheus
+## InfluxDB 1.6 (line-protocol targets), Prometheus (scrapes /metrics), Redis and Mosquitto
+## (camera metadata and events), ffmpeg, and GStreamer's RTSP server for tools/rtsp-server.py.
+TEST_TOOLS := victoria-metrics:victoria-metrics influxd:influxdb prometheus:prometheus redis-server:redis-server mosquitto:mosquitto ffmpeg:ffmpeg
+RTSP_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 test-deps:
 	@missing=""; for t in $(TEST_TOOLS); do command -v "$${t%%:*}" >/dev/null || missing="$$missing $${t#*:}"; done; \
+	/usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" 2>/dev/null || missing="$$missing $(RTSP_PACKAGES)"; \
 	if [ -n "$$missing" ]; then echo "installing test servers:$$missing"; $(APT) $$missing; fi
 
 ## ONNX Runtime's shared library, from the PyPI wheel (ORT_FLAVOR=gpu for CUDA/TensorRT).
@@ -51,10 +54,11 @@ lint: system-deps
 test: system-deps test-deps provision lint
 	$(CARGO) test --release --locked --workspace
 
-bench: build
+bench: build test-deps
 	benches/run.sh
 	benches/http.sh
 	benches/metrics-overhead.sh
+	benches/cameras.sh
 
 clean:
 	$(CARGO) clean

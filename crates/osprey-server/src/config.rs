@@ -580,7 +580,10 @@ prefix = "frigate"
         let (cfg, problems) = s.resolve();
         assert_eq!(cfg.cameras.len(), 2);
         assert_eq!(cfg.cameras[0].detect_fps, Some(5.0));
-        assert_eq!(cfg.mqtt.as_ref().map(|m| m.prefix.as_str()), Some("frigate"));
+        assert_eq!(
+            cfg.mqtt.as_ref().map(|m| m.prefix.as_str()),
+            Some("frigate")
+        );
         let all = problems.join("\n");
         assert!(all.contains("unknown scheme"), "{all}");
         assert!(all.contains("used twice"), "{all}");

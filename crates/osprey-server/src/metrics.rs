@@ -124,11 +124,17 @@ impl Metrics {
             &["camera", "stage"],
         )?;
         let camera_reconnects = IntCounterVec::new(
-            Opts::new("osprey_camera_reconnects_total", "Camera source reconnections"),
+            Opts::new(
+                "osprey_camera_reconnects_total",
+                "Camera source reconnections",
+            ),
             &["camera"],
         )?;
         let camera_connected = IntGaugeVec::new(
-            Opts::new("osprey_camera_connected", "1 while the camera's source is connected"),
+            Opts::new(
+                "osprey_camera_connected",
+                "1 while the camera's source is connected",
+            ),
             &["camera"],
         )?;
         let camera_errors = IntCounterVec::new(

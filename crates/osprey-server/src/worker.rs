@@ -346,6 +346,8 @@ fn run(
             }
         }
         stats.completed.fetch_add(n as u64, Ordering::Relaxed);
-        stats.camera_completed.fetch_add(cameras as u64, Ordering::Relaxed);
+        stats
+            .camera_completed
+            .fetch_add(cameras as u64, Ordering::Relaxed);
     }
 }

@@ -81,6 +81,7 @@ pub fn read_reference(path: &Path) -> std::collections::BTreeMap<String, Vec<Ref
         .images
 }
 
+pub mod daemons;
 pub mod fixtures;
 pub mod net;
 pub mod server;

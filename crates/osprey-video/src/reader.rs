@@ -72,6 +72,8 @@ pub struct Reader {
     opened: Instant,
     decoded: u64,
     packets: u64,
+    decode_errors: u64,
+    last_decode_error: Option<String>,
     packets_since_frame: u32,
     first_ts: Option<i64>,
     loop_offset: f64,
@@ -204,6 +206,8 @@ impl Reader {
             opened: Instant::now(),
             decoded: 0,
             packets: 0,
+            decode_errors: 0,
+            last_decode_error: None,
             packets_since_frame: 0,
             first_ts: None,
             loop_offset: 0.0,
@@ -228,6 +232,16 @@ impl Reader {
         self.decoded
     }
 
+    /// Packets or frames the decoder rejected or flagged corrupt so far, and the last reason.
+    pub fn decode_errors(&self) -> (u64, Option<&str>) {
+        (self.decode_errors, self.last_decode_error.as_deref())
+    }
+
+    fn decode_error(&mut self, what: String) {
+        self.decode_errors += 1;
+        self.last_decode_error = Some(what);
+    }
+
     fn err_read(&self, e: &ff::Error) -> VideoError {
         VideoError::Read {
             url: self.source.redacted(),
@@ -240,7 +254,12 @@ impl Reader {
     pub fn next_frame(&mut self) -> Result<Option<Frame>, VideoError> {
         loop {
             match self.decoder.receive_frame(&mut self.frame) {
-                Ok(()) => return Ok(Some(self.on_frame())),
+                Ok(()) => {
+                    if self.frame.is_corrupt() {
+                        self.decode_error("a frame decoded with errors (concealed)".into());
+                    }
+                    return Ok(Some(self.on_frame()));
+                }
                 Err(ff::Error::Other { errno }) if errno == EAGAIN => {}
                 Err(ff::Error::Eof) => {
                     if self.source.kind() == SourceKind::File
@@ -253,7 +272,7 @@ impl Reader {
                     return Ok(None);
                 }
                 // A damaged frame: the decoder goes on with the next packet.
-                Err(_) => {}
+                Err(e) => self.decode_error(format!("frame dropped by the decoder: {e}")),
             }
             if self.eof_sent {
                 // Draining; receive_frame ends with Eof.
@@ -277,7 +296,12 @@ impl Reader {
                     }
                     // Corrupt packets are skipped; the decoder resynchronises at the next
                     // keyframe and the packet counter above catches a stream that never does.
-                    let _ = self.decoder.send_packet(&packet);
+                    if packet.is_corrupt() {
+                        self.decode_error("packet flagged corrupt by the demuxer".into());
+                    }
+                    if let Err(e) = self.decoder.send_packet(&packet) {
+                        self.decode_error(format!("packet rejected by the decoder: {e}"));
+                    }
                 }
                 Err(ff::Error::Eof) => {
                     let _ = self.decoder.send_eof();
@@ -448,6 +472,36 @@ mod tests {
         let e = Reader::open(&missing, ReaderOptions::default()).expect_err("absent");
         assert_eq!(e.kind(), "open", "{e}");
         assert!(e.to_string().contains("no such file"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn corrupt_bitstreams_are_counted_not_fatal() {
+        let Some(path) = clip("corrupt_bitstreams_are_counted_not_fatal") else {
+            return;
+        };
+        let mut bytes = std::fs::read(&path).expect("read");
+        // Garbage over stretches of the media data (the moov box is at the front: faststart).
+        let mut rng = osprey_testkit::fixtures::Rng(7);
+        for start in (200_000..bytes.len() - 4096).step_by(40_000) {
+            for b in &mut bytes[start..start + 2048] {
+                *b = rng.next_u64() as u8;
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("osprey-corrupt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let bad = dir.join("corrupt.mp4");
+        std::fs::write(&bad, &bytes).expect("write");
+        let src = Source::parse(bad.to_str().expect("utf-8")).expect("source");
+        let mut r = Reader::open(&src, ReaderOptions::default()).expect("open");
+        let mut frames = 0;
+        while let Some(_f) = r.next_frame().expect("corruption is not fatal") {
+            frames += 1;
+        }
+        let (errors, last) = r.decode_errors();
+        assert!(errors > 0, "no decode error counted");
+        assert!(last.is_some());
+        assert!(frames > 100, "{frames} frames");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -128,7 +128,8 @@ mod tests {
         assert_eq!(at(20, 30), [0, 0, 0], "inside stays");
         let jpg = jpeg(&img, 80).expect("jpeg");
         assert_eq!(&jpg[..2], &[0xff, 0xd8]);
-        let back = osprey_image::decode(&jpg, &osprey_image::DecodeLimits::default()).expect("decode");
+        let back =
+            osprey_image::decode(&jpg, &osprey_image::DecodeLimits::default()).expect("decode");
         assert_eq!((back.width(), back.height()), (64, 48));
     }
 }

@@ -105,7 +105,10 @@ fn open(path: &Path) -> Result<rusqlite::Connection, StoreError> {
 
 impl EventStore {
     /// Opens (or creates) the database and starts the writer thread `osprey-events`.
-    pub fn open(path: &Path, counters: prometheus::IntCounterVec) -> Result<EventStore, StoreError> {
+    pub fn open(
+        path: &Path,
+        counters: prometheus::IntCounterVec,
+    ) -> Result<EventStore, StoreError> {
         let writer = open(path)?;
         let reader = open(path)?;
         // Events still open when the server stopped will never see their end.
@@ -167,7 +170,9 @@ impl EventStore {
     /// Queues an insert-or-update (dropped and counted when the writer is far behind).
     pub fn put(&self, r: EventRecord) {
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(r) {
-            self.counters.with_label_values(&["events", "dropped"]).inc();
+            self.counters
+                .with_label_values(&["events", "dropped"])
+                .inc();
         }
     }
 
@@ -359,7 +364,10 @@ impl EventTracker {
             match e {
                 TrackEvent::New(t) => {
                     let b = [t.bbox.x1, t.bbox.y1, t.bbox.x2, t.bbox.y2];
-                    self.nonce = self.nonce.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    self.nonce = self
+                        .nonce
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let record = EventRecord {
                         id: format!("{now:.6}-{:06x}", (self.nonce >> 40) & 0xff_ffff),
                         camera: self.camera.clone(),
@@ -381,13 +389,21 @@ impl EventTracker {
                     let after = self.frigate(&live, now);
                     bus.mqtt(MqttMessage {
                         topic: "events".into(),
-                        payload: json!({"type": "new", "before": after, "after": after}).to_string().into_bytes(),
+                        payload: json!({"type": "new", "before": after, "after": after})
+                            .to_string()
+                            .into_bytes(),
                         retain: false,
                     });
                     if let Some(store) = bus.events() {
                         store.put(live.record.clone());
                     }
-                    self.live.insert(t.id, Live { last: after, ..live });
+                    self.live.insert(
+                        t.id,
+                        Live {
+                            last: after,
+                            ..live
+                        },
+                    );
                 }
                 TrackEvent::End(t) => ended.push(*t),
             }
@@ -420,7 +436,9 @@ impl EventTracker {
                 let after = self.frigate(live, now);
                 bus.mqtt(MqttMessage {
                     topic: "events".into(),
-                    payload: json!({"type": "update", "before": before, "after": after}).to_string().into_bytes(),
+                    payload: json!({"type": "update", "before": before, "after": after})
+                        .to_string()
+                        .into_bytes(),
                     retain: false,
                 });
                 if let Some(store) = bus.events() {
@@ -437,7 +455,9 @@ impl EventTracker {
                 let after = self.frigate(&live, now);
                 bus.mqtt(MqttMessage {
                     topic: "events".into(),
-                    payload: json!({"type": "end", "before": live.last, "after": after}).to_string().into_bytes(),
+                    payload: json!({"type": "end", "before": live.last, "after": after})
+                        .to_string()
+                        .into_bytes(),
                     retain: false,
                 });
                 if let Some(store) = bus.events() {
@@ -538,7 +558,9 @@ mod tests {
     fn store_round_trip_and_filters() {
         let dir = std::env::temp_dir().join(format!("osprey-events-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let counters = prometheus::IntCounterVec::new(prometheus::Opts::new("x", "x"), &["sink", "outcome"]).expect("vec");
+        let counters =
+            prometheus::IntCounterVec::new(prometheus::Opts::new("x", "x"), &["sink", "outcome"])
+                .expect("vec");
         let store = EventStore::open(&dir.join("e.sqlite"), counters).expect("open");
         for i in 0..5u64 {
             store.put(EventRecord {
@@ -575,18 +597,41 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(20));
             }
         };
-        let a = q(EventQuery { camera: Some("a".into()), limit: 10, ..EventQuery::default() });
-        assert_eq!(a.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["4", "2", "0"]);
+        let a = q(EventQuery {
+            camera: Some("a".into()),
+            limit: 10,
+            ..EventQuery::default()
+        });
+        assert_eq!(
+            a.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["4", "2", "0"]
+        );
         // Give the update a moment too.
         std::thread::sleep(Duration::from_millis(200));
-        let a = store.query(&EventQuery { camera: Some("a".into()), limit: 10, ..EventQuery::default() }).expect("q");
+        let a = store
+            .query(&EventQuery {
+                camera: Some("a".into()),
+                limit: 10,
+                ..EventQuery::default()
+            })
+            .expect("q");
         assert_eq!(a[2].end_time, Some(110.0));
         assert_eq!(a[2].frames, 9);
         let win = store
-            .query(&EventQuery { after: Some(101.0), before: Some(103.0), limit: 10, ..EventQuery::default() })
+            .query(&EventQuery {
+                after: Some(101.0),
+                before: Some(103.0),
+                limit: 10,
+                ..EventQuery::default()
+            })
             .expect("q");
         assert_eq!(win.len(), 2);
-        let one = store.query(&EventQuery { limit: 1, ..EventQuery::default() }).expect("q");
+        let one = store
+            .query(&EventQuery {
+                limit: 1,
+                ..EventQuery::default()
+            })
+            .expect("q");
         assert_eq!(one[0].id, "4");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -306,7 +306,9 @@ impl Camera {
     }
 
     fn record_error(&self, m: &Metrics, e: &VideoError) {
-        m.camera_errors.with_label_values(&[&self.spec.id, e.kind()]).inc();
+        m.camera_errors
+            .with_label_values(&[&self.spec.id, e.kind()])
+            .inc();
         tracing::warn!(camera = %self.spec.id, kind = e.kind(), error = %e, "camera source error");
         self.lock_state().last_error = Some(ErrorInfo {
             kind: e.kind(),
@@ -544,9 +546,9 @@ impl Cameras {
         Ok(cam)
     }
 
-    /// Stops and removes a camera (its open tracks end); returns once its threads have ended
-    /// (call from a blocking context).
-    pub fn remove(&self, id: &str) -> Result<(), CameraError> {
+    /// Stops and removes a camera (its open tracks end); returns its final status once its
+    /// threads have ended (call from a blocking context).
+    pub fn remove(&self, id: &str) -> Result<Value, CameraError> {
         let cam = self
             .map
             .write()
@@ -554,16 +556,18 @@ impl Cameras {
             .remove(id)
             .ok_or_else(|| CameraError::NotFound(id.to_string()))?;
         stop(&cam);
+        let last = cam.status();
         Counters::remove(&self.ctx.metrics, id);
         tracing::info!(camera = %id, "camera removed");
-        Ok(())
+        Ok(last)
     }
 
     /// Stops every camera (server shutdown).
     pub fn shutdown(&self) {
-        let all: Vec<Arc<Camera>> = std::mem::take(&mut *self.map.write().unwrap_or_else(|p| p.into_inner()))
-            .into_values()
-            .collect();
+        let all: Vec<Arc<Camera>> =
+            std::mem::take(&mut *self.map.write().unwrap_or_else(|p| p.into_inner()))
+                .into_values()
+                .collect();
         for c in &all {
             c.stop.store(true, Ordering::Release);
         }
@@ -613,11 +617,16 @@ fn decode_loop(cam: &Camera, ctx: &Ctx) {
             Ok(r) => r,
             Err(e) => {
                 cam.record_error(&ctx.metrics, &e);
-                if !e.is_retryable() {
+                // A wrong URL, or a file that is not a video, will not fix itself.
+                if !e.is_retryable() || (is_file && e.kind() == "no_video") {
                     cam.set_phase(Phase::Failed);
                     return;
                 }
-                cam.set_phase(if opened_before { Phase::Reconnecting } else { Phase::Connecting });
+                cam.set_phase(if opened_before {
+                    Phase::Reconnecting
+                } else {
+                    Phase::Connecting
+                });
                 if !nap(cam, backoff) {
                     return;
                 }
@@ -631,10 +640,16 @@ fn decode_loop(cam: &Camera, ctx: &Ctx) {
         }
         opened_before = true;
         cam.lock_state().info = Some(reader.info().clone());
-        let client = if cam.source.kind() == SourceKind::Rtsp { "ffmpeg-rtsp-tcp" } else { cam.source.kind().as_str() };
+        let client = if cam.source.kind() == SourceKind::Rtsp {
+            "ffmpeg-rtsp-tcp"
+        } else {
+            cam.source.kind().as_str()
+        };
         tracing::info!(camera = %cam.spec.id, client, codec = %reader.info().codec, width = reader.info().width, height = reader.info().height, fps = ?reader.info().fps, "camera connected");
         let mut next_sample = f64::NEG_INFINITY;
         let mut packets = 0u64;
+        let mut decode_errors = 0u64;
+        let mut errors_reported: Option<Instant> = None;
         let mut connected = false;
         let end = loop {
             if cam.stopped() {
@@ -645,6 +660,23 @@ fn decode_loop(cam: &Camera, ctx: &Ctx) {
             let p = reader.packets();
             cam.counters.frames_in.inc_by(p - packets);
             packets = p;
+            let (errors, last) = reader.decode_errors();
+            if errors > decode_errors
+                && errors_reported.is_none_or(|t| t.elapsed() >= Duration::from_secs(2))
+            {
+                errors_reported = Some(Instant::now());
+                cam.record_error(
+                    &ctx.metrics,
+                    &VideoError::Corrupt {
+                        url: cam.source.redacted(),
+                        reason: format!(
+                            "{errors} corrupt packets/frames so far; last: {}",
+                            last.unwrap_or("?")
+                        ),
+                    },
+                );
+                decode_errors = errors;
+            }
             let f = match frame {
                 Ok(Some(f)) => f,
                 Ok(None) => break None,
@@ -664,7 +696,11 @@ fn decode_loop(cam: &Camera, ctx: &Ctx) {
                 Some(iv) => {
                     if f.pts + 1e-6 >= next_sample {
                         // Keep the cadence; resynchronise after a gap longer than one interval.
-                        next_sample = if f.pts - next_sample > iv { f.pts + iv } else { next_sample + iv };
+                        next_sample = if f.pts - next_sample > iv {
+                            f.pts + iv
+                        } else {
+                            next_sample + iv
+                        };
                         true
                     } else {
                         false
@@ -685,7 +721,11 @@ fn decode_loop(cam: &Camera, ctx: &Ctx) {
             cam.counters.convert_s.observe(t.elapsed().as_secs_f64());
             seq += 1;
             cam.counters.sampled.inc();
-            if cam.slot.put(Sampled { seq, wall: unix_now(), img }) {
+            if cam.slot.put(Sampled {
+                seq,
+                wall: unix_now(),
+                img,
+            }) {
                 cam.counters.dropped.inc();
             }
         };
@@ -693,7 +733,14 @@ fn decode_loop(cam: &Camera, ctx: &Ctx) {
             Some(e) => {
                 cam.record_error(&ctx.metrics, &e);
                 cam.set_phase(Phase::Reconnecting);
-                if !nap(cam, if connected { Duration::from_millis(200) } else { backoff }) {
+                if !nap(
+                    cam,
+                    if connected {
+                        Duration::from_millis(200)
+                    } else {
+                        backoff
+                    },
+                ) {
                     return;
                 }
                 if !connected {
@@ -783,7 +830,9 @@ fn analytics_loop(cam: &Camera, ctx: &Ctx, model: &ModelHandle) {
                 .or_else(|| cam.lock_state().info.as_ref().and_then(|i| i.fps))
                 .unwrap_or(10.0);
             ByteTrack::new(TrackerConfig {
-                track_buffer: (cam.spec.lost_seconds.unwrap_or(3.0) * fps).round().max(1.0) as u32,
+                track_buffer: (cam.spec.lost_seconds.unwrap_or(3.0) * fps)
+                    .round()
+                    .max(1.0) as u32,
                 ..TrackerConfig::default()
             })
         });

@@ -144,7 +144,10 @@ impl Bus {
             None => None,
         };
         let mqtt = match mqtt {
-            Some(spec) => Some((start_mqtt(spec)?, spec.prefix.trim_end_matches('/').to_string())),
+            Some(spec) => Some((
+                start_mqtt(spec)?,
+                spec.prefix.trim_end_matches('/').to_string(),
+            )),
             None => None,
         };
         Ok(Bus {

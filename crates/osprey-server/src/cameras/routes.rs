@@ -28,7 +28,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/events", get(events))
 }
 
-fn auth(state: &AppState, headers: &HeaderMap, q: &HashMap<String, String>) -> Result<(), ApiError> {
+fn auth(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<(), ApiError> {
     crate::api::check_api_key(state, headers, q, None)
 }
 
@@ -74,13 +78,13 @@ async fn remove(
     Path(id): Path<String>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     auth(&state, &headers, &q)?;
     let cams = Arc::clone(&state.cameras);
-    tokio::task::spawn_blocking(move || cams.remove(&id))
+    let last = tokio::task::spawn_blocking(move || cams.remove(&id))
         .await
         .map_err(|e| ApiError::Unavailable(format!("camera removal failed: {e}")))??;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(last))
 }
 
 fn jpeg_response(jpg: Bytes) -> Response {
@@ -138,7 +142,10 @@ async fn stream(
                 break;
             }
             let c = Arc::clone(&cam);
-            let snap = tokio::task::spawn_blocking(move || c.snapshot()).await.ok().flatten();
+            let snap = tokio::task::spawn_blocking(move || c.snapshot())
+                .await
+                .ok()
+                .flatten();
             if let Some((seq, jpg)) = snap {
                 if seq != last {
                     last = seq;
@@ -157,9 +164,9 @@ async fn stream(
                 }
             }
             // Wake on the next processed frame, or every few seconds to notice a stop.
-            match tokio::time::timeout(Duration::from_secs(5), frames.changed()).await {
-                Ok(Err(_)) => break,
-                Ok(Ok(())) | Err(_) => {}
+            if let Ok(Err(_)) = tokio::time::timeout(Duration::from_secs(5), frames.changed()).await
+            {
+                break;
             }
         }
     });
@@ -196,7 +203,9 @@ async fn events(
                 v.parse::<f64>()
                     .ok()
                     .filter(|f| f.is_finite())
-                    .ok_or_else(|| ApiError::BadRequest(format!("{k}={v:?} is not a unix time in seconds")))
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!("{k}={v:?} is not a unix time in seconds"))
+                    })
             })
             .transpose()
     };
@@ -216,7 +225,9 @@ async fn events(
         limit,
     };
     let Some(store) = state.cameras.ctx().bus.events().cloned() else {
-        return Err(ApiError::Unavailable("the event store is not enabled".into()));
+        return Err(ApiError::Unavailable(
+            "the event store is not enabled".into(),
+        ));
     };
     let rows = tokio::task::spawn_blocking(move || store.query(&query))
         .await

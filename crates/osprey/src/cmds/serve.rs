@@ -216,12 +216,18 @@ impl Args {
             max_connections: self.max_connections,
             warmup_image: self.warmup_image.clone(),
             cameras: (!self.cameras.is_empty()).then(|| self.cameras.clone()),
-            redis: self.redis_url.as_ref().map(|url| osprey_server::cameras::publish::RedisSpec {
-                url: url.clone(),
-                stream: "osprey:frames".into(),
-                maxlen: 10_000,
-            }),
-            mqtt: self.mqtt.as_deref().map(|m| mqtt_spec(m, self.mqtt_prefix.as_deref())),
+            redis: self
+                .redis_url
+                .as_ref()
+                .map(|url| osprey_server::cameras::publish::RedisSpec {
+                    url: url.clone(),
+                    stream: "osprey:frames".into(),
+                    maxlen: 10_000,
+                }),
+            mqtt: self
+                .mqtt
+                .as_deref()
+                .map(|m| mqtt_spec(m, self.mqtt_prefix.as_deref())),
             events_db: self.events_db.clone(),
         }
     }
