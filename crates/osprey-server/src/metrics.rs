@@ -44,7 +44,8 @@ pub struct Metrics {
     pub camera_connected: IntGaugeVec,
     /// Camera source errors by kind (open, auth, read, corrupt, no_video, bad_url).
     pub camera_errors: IntCounterVec,
-    /// Time per frame in each camera stage: decode, convert, detect, track, publish.
+    /// Time per frame in each camera stage: decode, convert, letterbox, detect, inference, track,
+    /// publish.
     pub camera_stage_seconds: HistogramVec,
     /// Confirmed tracks alive now, by camera.
     pub camera_tracks: IntGaugeVec,
@@ -144,7 +145,7 @@ impl Metrics {
         let camera_stage_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "osprey_camera_stage_seconds",
-                "Time per frame in each camera stage (decode, convert, detect, track, publish)",
+                "Time per frame in each camera stage: decode, convert (to RGB), letterbox, detect (queue + inference), inference (the frame's share of its batch), track, publish",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["camera", "stage"],

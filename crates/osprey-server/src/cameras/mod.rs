@@ -166,7 +166,9 @@ struct Counters {
     tracks: IntGauge,
     decode_s: Histogram,
     convert_s: Histogram,
+    letterbox_s: Histogram,
     detect_s: Histogram,
+    infer_s: Histogram,
     track_s: Histogram,
     publish_s: Histogram,
 }
@@ -186,7 +188,9 @@ impl Counters {
             tracks: m.camera_tracks.with_label_values(&[id]),
             decode_s: h("decode"),
             convert_s: h("convert"),
+            letterbox_s: h("letterbox"),
             detect_s: h("detect"),
+            infer_s: h("inference"),
             track_s: h("track"),
             publish_s: h("publish"),
         }
@@ -196,7 +200,7 @@ impl Counters {
         for stage in ["in", "decoded", "sampled", "detected", "dropped"] {
             let _ = m.camera_frames.remove_label_values(&[id, stage]);
         }
-        for stage in ["decode", "convert", "detect", "track", "publish"] {
+        for stage in STAGES {
             let _ = m.camera_stage_seconds.remove_label_values(&[id, stage]);
         }
         let _ = m.camera_reconnects.remove_label_values(&[id]);
@@ -207,6 +211,17 @@ impl Counters {
         }
     }
 }
+
+/// Camera stages timed per frame (`osprey_camera_stage_seconds`).
+const STAGES: [&str; 7] = [
+    "decode",
+    "convert",
+    "letterbox",
+    "detect",
+    "inference",
+    "track",
+    "publish",
+];
 
 /// A sampled frame on its way to detection.
 struct Sampled {
@@ -802,6 +817,8 @@ fn analytics_loop(cam: &Camera, ctx: &Ctx, model: &ModelHandle) {
         };
         let t = Instant::now();
         let prepared = preprocessor.prepare(&s.img);
+        cam.counters.letterbox_s.observe(t.elapsed().as_secs_f64());
+        let t = Instant::now();
         let rx = loop {
             match model.submit_to(Lane::Camera, prepared.clone(), params.clone()) {
                 Ok(rx) => break Some(rx),
@@ -821,6 +838,10 @@ fn analytics_loop(cam: &Camera, ctx: &Ctx, model: &ModelHandle) {
             Err(_) => break,
         };
         cam.counters.detect_s.observe(t.elapsed().as_secs_f64());
+        // This frame's share of its batch's ONNX Runtime time.
+        cam.counters
+            .infer_s
+            .observe(out.inference.as_secs_f64() / out.batch_size.max(1) as f64);
         cam.counters.detected.inc();
         let t = Instant::now();
         let tr = tracker.get_or_insert_with(|| {

@@ -35,6 +35,10 @@ pub struct Args {
     /// Untimed requests first.
     #[arg(long, default_value_t = 10)]
     pub warmup: usize,
+    /// Requests per second per connection, paced like a camera-driven client such as Frigate
+    /// (default: back to back).
+    #[arg(long)]
+    pub rate: Option<f64>,
 }
 
 struct Target {
@@ -136,9 +140,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 (Arc::clone(&request), Arc::clone(&next), Arc::clone(&latencies), Arc::clone(&errors), Arc::clone(&first_timed));
             let addr = target.host_port.clone();
             let warmup = args.warmup;
+            let period = args.rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let mut conn: Option<TcpStream> = None;
+                let mut due = Instant::now();
                 loop {
+                    if let Some(p) = period {
+                        let now = Instant::now();
+                        if due > now {
+                            std::thread::sleep(due - now);
+                        }
+                        due += p;
+                    }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= total {
                         return Ok(());

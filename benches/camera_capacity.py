@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Camera capacity benchmark (run by benches/cameras.sh; standard library only).
+
+How many simultaneous 480x360 @ 10 fps RTSP streams (video/pedestrians.mp4 from the local GStreamer
+RTSP server) this box sustains in real time with detection at 5 fps per camera on yolo11n-320:
+for N = 1, 2, 3, ... cameras, measure over a window after a warm-up; N is sustained when every
+camera decodes >= 95% of 10 fps, detects >= 95% of 5 fps and drops no sampled frame. Reports the
+per-stage time split (decode / convert / letterbox / inference / track / publish, from
+osprey_camera_stage_seconds) against the process CPU time, and, at the largest sustained N, the
+HTTP latency of a Frigate-shaped client (one connection, 5 requests/s, 320x320 JPEG) while the
+cameras run, next to the same client on an idle server.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def http(method, url, body=None):
+    req = urllib.request.Request(url, data=body, method=method,
+                                 headers={"Content-Type": "application/json"} if body else {})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read()
+
+
+def metrics(port):
+    text = http("GET", f"http://127.0.0.1:{port}/metrics").decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r'^(\w+)(\{[^}]*\})? ([-0-9.e+naNIf]+)$', line)
+        if m:
+            out[(m.group(1), m.group(2) or "")] = float(m.group(3))
+    return out
+
+
+def stage_sums(m):
+    sums = {}
+    for (name, labels), v in m.items():
+        if name == "osprey_camera_stage_seconds_sum":
+            stage = re.search(r'stage="(\w+)"', labels).group(1)
+            sums[stage] = sums.get(stage, 0.0) + v
+    return sums
+
+
+def cameras(port):
+    return {c["id"]: c for c in json.loads(http("GET", f"http://127.0.0.1:{port}/api/cameras"))["cameras"]}
+
+
+def wait_ready(port, path, secs=90):
+    end = time.time() + secs
+    while time.time() < end:
+        try:
+            http("GET", f"http://127.0.0.1:{port}{path}")
+            return
+        except Exception:
+            time.sleep(0.2)
+    sys.exit(f"not ready: {port}{path}")
+
+
+def loadgen(binary, port, image, requests, rate):
+    out = subprocess.run(
+        [binary, "loadgen", "--url", f"http://127.0.0.1:{port}/v1/vision/detection", "--image", image,
+         "--resize", "320x320", "--concurrency", "1", "--requests", str(requests), "--warmup", "5",
+         "--rate", str(rate)],
+        check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def measure(args, port, n, rtsp_port):
+    for i in range(n):
+        spec = {"id": f"cam{i}", "url": f"rtsp://127.0.0.1:{rtsp_port}/stream", "detect_fps": 5}
+        http("POST", f"http://127.0.0.1:{port}/api/cameras", json.dumps(spec).encode())
+    time.sleep(args.warmup)
+    c0, m0, t0 = cameras(port), metrics(port), time.time()
+    time.sleep(args.window)
+    c1, m1, t1 = cameras(port), metrics(port), time.time()
+    dt = t1 - t0
+    per = []
+    for cid in sorted(c1):
+        f0, f1 = c0[cid]["frames"], c1[cid]["frames"]
+        per.append({
+            "id": cid,
+            "decoded_fps": (f1["decoded"] - f0["decoded"]) / dt,
+            "detected_fps": (f1["detected"] - f0["detected"]) / dt,
+            "dropped": f1["dropped"] - f0["dropped"],
+            "connected": c1[cid]["connected"],
+        })
+    s0, s1 = stage_sums(m0), stage_sums(m1)
+    cpu = m1[("process_cpu_seconds_total", "")] - m0[("process_cpu_seconds_total", "")]
+    split = {k: (s1.get(k, 0) - s0.get(k, 0)) / dt for k in s1}
+    ok = all(p["connected"] and p["decoded_fps"] >= 9.5 and p["detected_fps"] >= 4.75 and p["dropped"] == 0
+             for p in per)
+    for i in range(n):
+        http("DELETE", f"http://127.0.0.1:{port}/api/cameras/cam{i}")
+    return {"cameras": n, "sustained": ok, "window_s": round(dt, 1),
+            "cpu_cores_busy": round(cpu / dt, 2),
+            "stage_seconds_per_second": {k: round(v, 3) for k, v in sorted(split.items())},
+            "per_camera": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in p.items()} for p in per]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--shared", required=True)
+    ap.add_argument("--max", type=int, default=12)
+    ap.add_argument("--warmup", type=float, default=6)
+    ap.add_argument("--window", type=float, default=20)
+    ap.add_argument("--out", default="target/bench-cameras.json")
+    args = ap.parse_args()
+    clip = os.path.join(args.shared, "video/pedestrians.mp4")
+    model = os.path.join(args.shared, "models/yolo11n-320.onnx")
+    image = os.path.join(args.shared, "images", sorted(os.listdir(os.path.join(args.shared, "images")))[0])
+    for name in sorted(os.listdir(os.path.join(args.shared, "images"))):
+        if name.endswith(".jpg"):
+            image = os.path.join(args.shared, "images", name)
+            break
+    rtsp_port, port = free_port(), free_port()
+    here = os.path.dirname(os.path.abspath(__file__))
+    rtsp = subprocess.Popen(["/usr/bin/python3", os.path.join(here, "..", "tools", "rtsp-server.py"),
+                             "--port", str(rtsp_port), "--file", clip, "--loops", "40"],
+                            stdout=subprocess.PIPE, text=True)
+    assert rtsp.stdout.readline().startswith("READY")
+    server = subprocess.Popen([args.bin, "serve", "--model", model, "--listen", f"127.0.0.1:{port}",
+                               "--events-db", os.path.join("target", "bench-events.sqlite")],
+                              stderr=subprocess.DEVNULL, env={**os.environ, "OSPREY_LOG": "warn"})
+    results = {"model": "yolo11n-320", "stream": "480x360 H.264 @ 10 fps over RTSP/TCP", "detect_fps": 5,
+               "cpus": os.cpu_count(), "runs": []}
+    try:
+        wait_ready(port, "/readyz")
+        idle = loadgen(args.bin, port, image, 100, 5)
+        results["http_idle"] = idle
+        best = 0
+        for n in range(1, args.max + 1):
+            r = measure(args, port, n, rtsp_port)
+            results["runs"].append(r)
+            print(json.dumps({k: r[k] for k in ("cameras", "sustained", "cpu_cores_busy", "stage_seconds_per_second")}),
+                  flush=True)
+            if not r["sustained"]:
+                break
+            best = n
+        results["max_sustained_cameras"] = best
+        if best:
+            for i in range(best):
+                spec = {"id": f"cam{i}", "url": f"rtsp://127.0.0.1:{rtsp_port}/stream", "detect_fps": 5}
+                http("POST", f"http://127.0.0.1:{port}/api/cameras", json.dumps(spec).encode())
+            time.sleep(args.warmup)
+            c0 = cameras(port)
+            results["http_with_cameras"] = loadgen(args.bin, port, image, 150, 5)
+            c1 = cameras(port)
+            results["camera_drops_during_http"] = sum(c1[c]["frames"]["dropped"] - c0[c]["frames"]["dropped"] for c in c1)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        rtsp.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        rtsp.wait(timeout=30)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=1)
+    print(json.dumps({"max_sustained_cameras": results["max_sustained_cameras"],
+                      "http_idle_p50_p99_ms": [results["http_idle"].get("p50_ms"), results["http_idle"].get("p99_ms")],
+                      "http_with_cameras_p50_p99_ms": [results.get("http_with_cameras", {}).get("p50_ms"),
+                                                       results.get("http_with_cameras", {}).get("p99_ms")],
+                      "camera_drops_during_http": results.get("camera_drops_during_http"),
+                      "details": args.out}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
