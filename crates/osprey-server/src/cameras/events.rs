@@ -301,6 +301,20 @@ pub struct EventTracker {
     nonce: u64,
 }
 
+/// Publishes one Frigate event message and stores the event's row.
+fn emit(bus: &Bus, kind: &str, before: &Value, after: &Value, record: &EventRecord) {
+    bus.mqtt(MqttMessage {
+        topic: "events".into(),
+        payload: json!({"type": kind, "before": before, "after": after})
+            .to_string()
+            .into_bytes(),
+        retain: false,
+    });
+    if let Some(store) = bus.events() {
+        store.put(record.clone());
+    }
+}
+
 /// Least time between two `update` messages of one event.
 const UPDATE_EVERY: Duration = Duration::from_secs(1);
 
@@ -387,16 +401,7 @@ impl EventTracker {
                         score_now: t.score,
                     };
                     let after = self.frigate(&live, now);
-                    bus.mqtt(MqttMessage {
-                        topic: "events".into(),
-                        payload: json!({"type": "new", "before": after, "after": after})
-                            .to_string()
-                            .into_bytes(),
-                        retain: false,
-                    });
-                    if let Some(store) = bus.events() {
-                        store.put(live.record.clone());
-                    }
+                    emit(bus, "new", &after, &after, &live.record);
                     self.live.insert(
                         t.id,
                         Live {
@@ -434,16 +439,7 @@ impl EventTracker {
                 let before = std::mem::take(&mut live.last);
                 let live = &self.live[&t.id];
                 let after = self.frigate(live, now);
-                bus.mqtt(MqttMessage {
-                    topic: "events".into(),
-                    payload: json!({"type": "update", "before": before, "after": after})
-                        .to_string()
-                        .into_bytes(),
-                    retain: false,
-                });
-                if let Some(store) = bus.events() {
-                    store.put(live.record.clone());
-                }
+                emit(bus, "update", &before, &after, &live.record);
                 if let Some(l) = self.live.get_mut(&t.id) {
                     l.last = after;
                 }
@@ -453,16 +449,7 @@ impl EventTracker {
             if let Some(mut live) = self.live.remove(&t.id) {
                 live.record.end_time = Some(now);
                 let after = self.frigate(&live, now);
-                bus.mqtt(MqttMessage {
-                    topic: "events".into(),
-                    payload: json!({"type": "end", "before": live.last, "after": after})
-                        .to_string()
-                        .into_bytes(),
-                    retain: false,
-                });
-                if let Some(store) = bus.events() {
-                    store.put(live.record);
-                }
+                emit(bus, "end", &live.last, &after, &live.record);
             }
         }
         // Per-label counts of objects in view, retained, published when they change.

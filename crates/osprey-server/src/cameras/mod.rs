@@ -600,6 +600,10 @@ fn stop(cam: &Camera) {
     for t in threads {
         let _ = t.join();
     }
+    // A sampled frame still waiting when the camera stopped was never detected.
+    if cam.slot.take(Duration::ZERO).is_some() {
+        cam.counters.dropped.inc();
+    }
     cam.set_phase(Phase::Stopped);
 }
 
@@ -784,6 +788,20 @@ fn decode_loop(cam: &Camera, ctx: &Ctx) {
     }
 }
 
+/// A detector box as the tracker takes it.
+pub fn to_track(d: &osprey_detect::Detection) -> osprey_track::Detection {
+    osprey_track::Detection {
+        bbox: osprey_track::BBox {
+            x1: d.x1,
+            y1: d.y1,
+            x2: d.x2,
+            y2: d.y2,
+        },
+        score: d.confidence,
+        class: d.class_id,
+    }
+}
+
 fn analytics_loop(cam: &Camera, ctx: &Ctx, model: &ModelHandle) {
     let names = model.info().names.clone();
     let label_of = |c: u32| {
@@ -828,14 +846,22 @@ fn analytics_loop(cam: &Camera, ctx: &Ctx, model: &ModelHandle) {
                 Err(_) => break None,
             }
         };
-        let Some(rx) = rx else { break };
+        // Every sampled frame ends up detected or counted as dropped.
+        let Some(rx) = rx else {
+            cam.counters.dropped.inc();
+            break;
+        };
         let out = match rx.blocking_recv() {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => {
                 tracing::warn!(camera = %cam.spec.id, error = %e, "detection failed");
+                cam.counters.dropped.inc();
                 continue;
             }
-            Err(_) => break,
+            Err(_) => {
+                cam.counters.dropped.inc();
+                break;
+            }
         };
         cam.counters.detect_s.observe(t.elapsed().as_secs_f64());
         // This frame's share of its batch's ONNX Runtime time.
@@ -857,20 +883,7 @@ fn analytics_loop(cam: &Camera, ctx: &Ctx, model: &ModelHandle) {
                 ..TrackerConfig::default()
             })
         });
-        let dets: Vec<osprey_track::Detection> = out
-            .detections
-            .iter()
-            .map(|d| osprey_track::Detection {
-                bbox: osprey_track::BBox {
-                    x1: d.x1,
-                    y1: d.y1,
-                    x2: d.x2,
-                    y2: d.y2,
-                },
-                score: d.confidence,
-                class: d.class_id,
-            })
-            .collect();
+        let dets: Vec<osprey_track::Detection> = out.detections.iter().map(to_track).collect();
         let tracks = tr.update(&dets);
         let lifecycle = tr.take_events();
         cam.counters.track_s.observe(t.elapsed().as_secs_f64());

@@ -28,6 +28,13 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/events", get(events))
 }
 
+fn find(state: &AppState, id: &str) -> Result<Arc<super::Camera>, ApiError> {
+    state
+        .cameras
+        .get(id)
+        .ok_or_else(|| ApiError::from(super::CameraError::NotFound(id.to_string())))
+}
+
 fn auth(
     state: &AppState,
     headers: &HeaderMap,
@@ -66,10 +73,7 @@ async fn one(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     auth(&state, &headers, &q)?;
-    let cam = state
-        .cameras
-        .get(&id)
-        .ok_or_else(|| ApiError::from(super::CameraError::NotFound(id)))?;
+    let cam = find(&state, &id)?;
     Ok(Json(cam.status()))
 }
 
@@ -105,10 +109,7 @@ async fn snapshot(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     auth(&state, &headers, &q)?;
-    let cam = state
-        .cameras
-        .get(&id)
-        .ok_or_else(|| ApiError::from(super::CameraError::NotFound(id.clone())))?;
+    let cam = find(&state, &id)?;
     let snap = tokio::task::spawn_blocking(move || cam.snapshot())
         .await
         .map_err(|e| ApiError::Unavailable(format!("snapshot failed: {e}")))?;
@@ -129,10 +130,7 @@ async fn stream(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     auth(&state, &headers, &q)?;
-    let cam = state
-        .cameras
-        .get(&id)
-        .ok_or_else(|| ApiError::from(super::CameraError::NotFound(id)))?;
+    let cam = find(&state, &id)?;
     let mut frames = cam.subscribe();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::spawn(async move {

@@ -181,17 +181,8 @@ fn track_source(args: &Args, source: &str) -> anyhow::Result<(Vec<Row>, f64)> {
         let dets: Vec<Detection> = detector
             .detect(&img, &params)?
             .0
-            .into_iter()
-            .map(|d| Detection {
-                bbox: osprey_track::BBox {
-                    x1: d.x1,
-                    y1: d.y1,
-                    x2: d.x2,
-                    y2: d.y2,
-                },
-                score: d.confidence,
-                class: d.class_id,
-            })
+            .iter()
+            .map(osprey_server::cameras::to_track)
             .collect();
         for tr in tracker.update(&dets) {
             out.push(Row {
