@@ -42,6 +42,9 @@ struct Job {
     reply: tokio::sync::oneshot::Sender<Result<JobOutput, DetectError>>,
 }
 
+/// Where a job's result arrives.
+pub type Reply = tokio::sync::oneshot::Receiver<Result<JobOutput, DetectError>>;
+
 /// Why a job was not accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SubmitError {
@@ -172,11 +175,7 @@ impl ModelHandle {
     }
 
     /// Queues a prepared image from an HTTP client; the receiver yields the result.
-    pub fn submit(
-        &self,
-        prepared: Prepared,
-        params: DetectParams,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<JobOutput, DetectError>>, SubmitError> {
+    pub fn submit(&self, prepared: Prepared, params: DetectParams) -> Result<Reply, SubmitError> {
         self.submit_to(Lane::Http, prepared, params)
     }
 
@@ -187,17 +186,26 @@ impl ModelHandle {
         lane: Lane,
         prepared: Prepared,
         params: DetectParams,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<JobOutput, DetectError>>, SubmitError> {
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        let job = Job {
-            prepared,
-            params,
-            enqueued: Instant::now(),
-            reply,
-        };
+    ) -> Result<Reply, SubmitError> {
+        self.submit_or_return(lane, prepared, params)
+            .map_err(|b| b.0)
+    }
+
+    /// Like [`ModelHandle::submit_to`], but a refused image comes back with the error, so a
+    /// caller that retries does not copy the tensor for every attempt.
+    pub fn submit_or_return(
+        &self,
+        lane: Lane,
+        prepared: Prepared,
+        params: DetectParams,
+    ) -> Result<Reply, Box<(SubmitError, Prepared, DetectParams)>> {
         let mut lanes = self.queue.lock();
         if lanes.closed {
-            return Err(SubmitError::Stopped(self.name.to_string()));
+            return Err(Box::new((
+                SubmitError::Stopped(self.name.to_string()),
+                prepared,
+                params,
+            )));
         }
         let (q, cap) = match lane {
             Lane::Http => (&mut lanes.http, self.queue.http_capacity),
@@ -205,8 +213,19 @@ impl ModelHandle {
         };
         if q.len() >= cap {
             self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-            return Err(SubmitError::QueueFull(self.name.to_string()));
+            return Err(Box::new((
+                SubmitError::QueueFull(self.name.to_string()),
+                prepared,
+                params,
+            )));
         }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let job = Job {
+            prepared,
+            params,
+            enqueued: Instant::now(),
+            reply,
+        };
         q.push_back(job);
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
         drop(lanes);

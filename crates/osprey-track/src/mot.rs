@@ -75,6 +75,23 @@ pub fn parse(text: &str) -> Result<Vec<Row>, ParseError> {
     Ok(rows)
 }
 
+/// Ground-truth rows as motmetrics' `min_confidence=1` keeps them (column 7 ≥ 1), up to frame
+/// `max_frame`, with boxes multiplied by `scale` (a clip scaled from the annotated sequence).
+pub fn ground_truth(rows: Vec<Row>, scale: f32, max_frame: Option<u32>) -> Vec<Row> {
+    rows.into_iter()
+        .filter(|r| r.score >= 1.0 && max_frame.is_none_or(|m| r.frame <= m))
+        .map(|r| Row {
+            bbox: BBox {
+                x1: r.bbox.x1 * scale,
+                y1: r.bbox.y1 * scale,
+                x2: r.bbox.x2 * scale,
+                y2: r.bbox.y2 * scale,
+            },
+            ..r
+        })
+        .collect()
+}
+
 /// Formats rows as MOT text (`frame,id,l,t,w,h,score,-1,-1,-1`).
 pub fn format(rows: &[Row]) -> String {
     let mut s = String::with_capacity(rows.len() * 48);

@@ -74,6 +74,7 @@ pub struct Reader {
     packets: u64,
     decode_errors: u64,
     last_decode_error: Option<String>,
+    decode_time: Duration,
     packets_since_frame: u32,
     first_ts: Option<i64>,
     loop_offset: f64,
@@ -208,6 +209,7 @@ impl Reader {
             packets: 0,
             decode_errors: 0,
             last_decode_error: None,
+            decode_time: Duration::ZERO,
             packets_since_frame: 0,
             first_ts: None,
             loop_offset: 0.0,
@@ -232,6 +234,11 @@ impl Reader {
         self.decoded
     }
 
+    /// Time spent inside the decoder so far (not waiting for the network or pacing).
+    pub fn decode_time(&self) -> Duration {
+        self.decode_time
+    }
+
     /// Packets or frames the decoder rejected or flagged corrupt so far, and the last reason.
     pub fn decode_errors(&self) -> (u64, Option<&str>) {
         (self.decode_errors, self.last_decode_error.as_deref())
@@ -253,7 +260,10 @@ impl Reader {
     /// source that closed cleanly).
     pub fn next_frame(&mut self) -> Result<Option<Frame>, VideoError> {
         loop {
-            match self.decoder.receive_frame(&mut self.frame) {
+            let t = Instant::now();
+            let received = self.decoder.receive_frame(&mut self.frame);
+            self.decode_time += t.elapsed();
+            match received {
                 Ok(()) => {
                     if self.frame.is_corrupt() {
                         self.decode_error("a frame decoded with errors (concealed)".into());
@@ -299,7 +309,10 @@ impl Reader {
                     if packet.is_corrupt() {
                         self.decode_error("packet flagged corrupt by the demuxer".into());
                     }
-                    if let Err(e) = self.decoder.send_packet(&packet) {
+                    let t = Instant::now();
+                    let sent = self.decoder.send_packet(&packet);
+                    self.decode_time += t.elapsed();
+                    if let Err(e) = sent {
                         self.decode_error(format!("packet rejected by the decoder: {e}"));
                     }
                 }

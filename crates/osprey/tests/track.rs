@@ -10,6 +10,27 @@ use osprey_track::mot;
 
 const BIN: &str = env!("CARGO_BIN_EXE_osprey");
 
+/// Prints Osprey's row of the comparison table, then checks it is at least as good as the
+/// reference on every figure.
+fn report_and_check(name: &str, s: &osprey_track::score::Scores, mota: f64, idf1: f64, ids: f64) {
+    eprintln!(
+        "| {name} | {:.4} | {:.4} | {} | {} | {} |",
+        s.mota, s.idf1, s.id_switches, s.false_positives, s.misses
+    );
+    assert!(s.mota >= mota, "MOTA {} < {mota}", s.mota);
+    assert!(s.idf1 >= idf1, "IDF1 {} < {idf1}", s.idf1);
+    assert!(
+        s.id_switches as f64 <= ids,
+        "{} ID switches > {ids}",
+        s.id_switches
+    );
+}
+
+fn load_gt(seq: &std::path::Path, scale: f32, max_frame: Option<u32>) -> Vec<mot::Row> {
+    let rows = mot::parse(&std::fs::read_to_string(seq.join("gt/gt.txt")).unwrap()).unwrap();
+    mot::ground_truth(rows, scale, max_frame)
+}
+
 #[test]
 fn tracker_on_pets09_public_detections_beats_the_reference_trackers() {
     let Some(shared) = osprey_testkit::require_shared("osprey track --mot-det") else {
@@ -47,11 +68,7 @@ fn tracker_on_pets09_public_detections_beats_the_reference_trackers() {
         String::from_utf8_lossy(&run.stderr)
     );
     let tracks = mot::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let gt: Vec<mot::Row> = mot::parse(&std::fs::read_to_string(seq.join("gt/gt.txt")).unwrap())
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.score >= 1.0)
-        .collect();
+    let gt = load_gt(&seq, 1.0, None);
     let s = osprey_track::score::score(&gt, &tracks);
     let reference: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(shared.join("reference/mot-pets09.json")).unwrap(),
@@ -80,17 +97,7 @@ fn tracker_on_pets09_public_detections_beats_the_reference_trackers() {
             v["FN"]
         );
     }
-    eprintln!(
-        "| osprey | {:.4} | {:.4} | {} | {} | {} |",
-        s.mota, s.idf1, s.id_switches, s.false_positives, s.misses
-    );
-    assert!(s.mota >= best_mota, "MOTA {} < {best_mota}", s.mota);
-    assert!(s.idf1 >= best_idf1, "IDF1 {} < {best_idf1}", s.idf1);
-    assert!(
-        s.id_switches as f64 <= fewest_ids,
-        "{} ID switches > {fewest_ids}",
-        s.id_switches
-    );
+    report_and_check("osprey", &s, best_mota, best_idf1, fewest_ids);
     let _ = std::fs::remove_file(out);
 }
 
@@ -124,21 +131,7 @@ fn whole_pipeline_on_the_pedestrian_clip_beats_ultralytics() {
     );
     let tracks = mot::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(tracks.iter().map(|r| r.frame).max(), Some(300));
-    let gt: Vec<mot::Row> =
-        mot::parse(&std::fs::read_to_string(shared.join("mot/PETS09-S2L1/gt/gt.txt")).unwrap())
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.score >= 1.0 && r.frame <= 300)
-            .map(|r| mot::Row {
-                bbox: osprey_track::BBox {
-                    x1: r.bbox.x1 * 0.625,
-                    y1: r.bbox.y1 * 0.625,
-                    x2: r.bbox.x2 * 0.625,
-                    y2: r.bbox.y2 * 0.625,
-                },
-                ..r
-            })
-            .collect();
+    let gt = load_gt(&shared.join("mot/PETS09-S2L1"), 0.625, Some(300));
     let s = osprey_track::score::score(&gt, &tracks);
     let reference: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(shared.join("reference/mot-pets09.json")).unwrap(),
@@ -155,18 +148,8 @@ fn whole_pipeline_on_the_pedestrian_clip_beats_ultralytics() {
         "| ultralytics yolo11n-640 + ByteTrack | {mota:.4} | {idf1:.4} | {ids} | {} | {} |",
         r["FP"], r["FN"]
     );
-    eprintln!(
-        "| osprey yolo11n-640 + tracker | {:.4} | {:.4} | {} | {} | {} |",
-        s.mota, s.idf1, s.id_switches, s.false_positives, s.misses
-    );
     assert_eq!(s.gt_boxes, r["GT_boxes"].as_u64().unwrap() as usize);
-    assert!(s.mota >= mota, "MOTA {} < {mota}", s.mota);
-    assert!(s.idf1 >= idf1, "IDF1 {} < {idf1}", s.idf1);
-    assert!(
-        s.id_switches as f64 <= ids,
-        "{} ID switches > {ids}",
-        s.id_switches
-    );
+    report_and_check("osprey yolo11n-640 + tracker", &s, mota, idf1, ids);
     let _ = std::fs::remove_file(out);
 }
 

@@ -668,13 +668,13 @@ fn decode_loop(cam: &Camera, ctx: &Ctx) {
         let mut next_sample = f64::NEG_INFINITY;
         let mut packets = 0u64;
         let mut decode_errors = 0u64;
+        let mut decode_time = Duration::ZERO;
         let mut errors_reported: Option<Instant> = None;
         let mut connected = false;
         let end = loop {
             if cam.stopped() {
                 return;
             }
-            let t = Instant::now();
             let frame = reader.next_frame();
             let p = reader.packets();
             cam.counters.frames_in.inc_by(p - packets);
@@ -706,9 +706,12 @@ fn decode_loop(cam: &Camera, ctx: &Ctx) {
                 backoff = Duration::from_millis(500);
                 cam.set_phase(Phase::Connected);
             }
-            if !opts.realtime || !is_file {
-                cam.counters.decode_s.observe(t.elapsed().as_secs_f64());
-            }
+            // Decoder time only: network waits and file pacing are not decode work.
+            let d = reader.decode_time();
+            cam.counters
+                .decode_s
+                .observe((d - decode_time).as_secs_f64());
+            decode_time = d;
             cam.counters.decoded.inc();
             let take = match interval {
                 None => true,
@@ -837,13 +840,17 @@ fn analytics_loop(cam: &Camera, ctx: &Ctx, model: &ModelHandle) {
         let prepared = preprocessor.prepare(&s.img);
         cam.counters.letterbox_s.observe(t.elapsed().as_secs_f64());
         let t = Instant::now();
+        let mut job = (prepared, params.clone());
         let rx = loop {
-            match model.submit_to(Lane::Camera, prepared.clone(), params.clone()) {
+            match model.submit_or_return(Lane::Camera, job.0, job.1) {
                 Ok(rx) => break Some(rx),
-                Err(SubmitError::QueueFull(_)) if !cam.stopped() => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err(_) => break None,
+                Err(refused) => match *refused {
+                    (SubmitError::QueueFull(_), p, d) if !cam.stopped() => {
+                        job = (p, d);
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    _ => break None,
+                },
             }
         };
         // Every sampled frame ends up detected or counted as dropped.

@@ -229,24 +229,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", args.out.display()))?;
     }
     if let Some(gt) = &args.gt {
-        let k = args.gt_scale;
-        let gt_rows: Vec<Row> = mot::parse(
-            &std::fs::read_to_string(gt)
-                .with_context(|| format!("cannot read {}", gt.display()))?,
-        )
-        .with_context(|| format!("in {}", gt.display()))?
-        .into_iter()
-        .filter(|r| r.score >= 1.0 && args.gt_max_frame.is_none_or(|m| r.frame <= m))
-        .map(|r| Row {
-            bbox: osprey_track::BBox {
-                x1: r.bbox.x1 * k,
-                y1: r.bbox.y1 * k,
-                x2: r.bbox.x2 * k,
-                y2: r.bbox.y2 * k,
-            },
-            ..r
-        })
-        .collect();
+        let gt_rows = mot::ground_truth(
+            mot::parse(
+                &std::fs::read_to_string(gt)
+                    .with_context(|| format!("cannot read {}", gt.display()))?,
+            )
+            .with_context(|| format!("in {}", gt.display()))?,
+            args.gt_scale,
+            args.gt_max_frame,
+        );
         let s = osprey_track::score::score(&gt_rows, &tracks);
         println!(
             "{}",
