@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A local RTSP server for Osprey's tests and benchmarks: GStreamer's RTSP server (Debian packages
-gir1.2-gst-rtsp-server-1.0, python3-gi, gstreamer1.0-plugins-{base,good,bad}) serving an H.264 MP4
-file, as a camera would, without re-encoding.
+gir1.2-gst-rtsp-server-1.0, python3-gi, gstreamer1.0-plugins-{base,good,bad}) serving an H.264 or
+H.265 MP4 file, as a camera would, without re-encoding (B-frames, if the file has them, included).
 
     tools/rtsp-server.py --port 8554 --file clip.mp4 [--loops 10] [--auth user:pass]
 
@@ -36,6 +36,22 @@ def looped_copy(path, loops, workdir):
     return out
 
 
+def video_codec(path):
+    """The file's video codec as ffprobe names it (h264, hevc, ...)."""
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name",
+         "-of", "csv=p=0", path],
+        check=True, capture_output=True, text=True,
+    )
+    return out.stdout.strip()
+
+
+PAYLOADERS = {
+    "h264": "h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96",
+    "hevc": "h265parse config-interval=-1 ! rtph265pay name=pay0 pt=96",
+}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, required=True)
@@ -50,16 +66,16 @@ def main():
     Gst.init(None)
     workdir = tempfile.mkdtemp(prefix="osprey-rtsp-")
     path = looped_copy(args.file, args.loops, workdir) if args.loops > 1 else args.file
+    codec = video_codec(path)
+    if codec not in PAYLOADERS:
+        sys.exit(f"{args.file}: video codec {codec!r} is not served (only {', '.join(PAYLOADERS)})")
 
     server = GstRtspServer.RTSPServer()
     server.set_address(args.address)
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
     location = path.replace("\\", "\\\\").replace('"', '\\"')
-    factory.set_launch(
-        f'( filesrc location="{location}" ! qtdemux ! h264parse config-interval=-1 '
-        f"! rtph264pay name=pay0 pt=96 )"
-    )
+    factory.set_launch(f'( filesrc location="{location}" ! qtdemux ! {PAYLOADERS[codec]} )')
     factory.set_shared(False)
     if args.auth:
         user, _, password = args.auth.partition(":")

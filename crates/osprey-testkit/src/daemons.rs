@@ -148,8 +148,9 @@ pub fn mosquitto() -> Daemon {
     }
 }
 
-/// Whether the camera test tools are installed (loud skip message when not).
-pub fn require_camera_tools(test: &str) -> bool {
+/// Whether the RTSP test server can run: GStreamer's RTSP server for Python and ffmpeg/ffprobe
+/// (loud skip message when not).
+pub fn require_rtsp_tools(test: &str) -> bool {
     let gst = Command::new("/usr/bin/python3")
         .args(["-c", "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"])
         .stderr(Stdio::null())
@@ -162,7 +163,13 @@ pub fn require_camera_tools(test: &str) -> bool {
         }
         return false;
     }
-    crate::net::require_tool(test, "redis-server", "redis-server")
+    crate::net::require_tool(test, "ffmpeg", "ffmpeg")
+}
+
+/// Whether the camera test tools are installed: the RTSP server, redis-server, mosquitto
+/// (loud skip message when not).
+pub fn require_camera_tools(test: &str) -> bool {
+    require_rtsp_tools(test)
+        && crate::net::require_tool(test, "redis-server", "redis-server")
         && crate::net::require_tool(test, "mosquitto", "mosquitto")
-        && crate::net::require_tool(test, "ffmpeg", "ffmpeg")
 }

@@ -1,8 +1,9 @@
 //! Video sources for Osprey, decoded with FFmpeg (`ffmpeg-next` over the system's libav*).
 //!
 //! A [`Source`] names where frames come from: a video file (optionally looped, paced at its
-//! native rate or read as fast as possible), an RTSP camera (FFmpeg's client over TCP
-//! interleaved), an HTTP MJPEG stream (`multipart/x-mixed-replace`), or anything FFmpeg opens
+//! native rate or read as fast as possible), an RTSP camera (the `retina` client over TCP
+//! interleaved for H.264/H.265, FFmpeg's client for B-frame streams and what retina cannot
+//! play), an HTTP MJPEG stream (`multipart/x-mixed-replace`), or anything FFmpeg opens
 //! (`ffmpeg:<url or path>`). A [`Reader`] opens it and yields decoded frames one at a time on the
 //! calling thread (callers run it on a dedicated decode thread); only the frames the caller wants
 //! are converted to RGB ([`Reader::rgb`]), so sampling at a lower detection rate skips the
@@ -12,9 +13,10 @@
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
 mod reader;
+mod rtsp;
 mod source;
 
-pub use reader::{Frame, Reader, ReaderOptions, StreamInfo};
+pub use reader::{Frame, Reader, ReaderOptions, RtspClient, StreamInfo};
 pub use source::{Source, SourceKind};
 
 use ffmpeg_next as ff;

@@ -5,10 +5,36 @@ use ff::util::error::EAGAIN;
 use ffmpeg_next as ff;
 use osprey_image::RgbImage;
 
+use crate::rtsp::{self, Opened, RetinaStream};
 use crate::{Source, SourceKind, VideoError};
 
 /// Packets read without a single decoded frame before the stream is declared corrupt.
 const MAX_PACKETS_WITHOUT_FRAME: u32 = 300;
+
+/// Which RTSP client reads `rtsp://` sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RtspClient {
+    /// `retina` (H.264/H.265 over TCP interleaved); FFmpeg's client for what retina cannot
+    /// play (other codecs, streams with B-frames, servers it rejects), said in the log.
+    #[default]
+    Auto,
+    /// `retina` only.
+    Retina,
+    /// FFmpeg's RTSP client (TCP interleaved) only.
+    Ffmpeg,
+}
+
+impl RtspClient {
+    /// Parses `auto`, `retina` or `ffmpeg`.
+    pub fn parse(s: &str) -> Option<RtspClient> {
+        match s {
+            "auto" => Some(RtspClient::Auto),
+            "retina" => Some(RtspClient::Retina),
+            "ffmpeg" => Some(RtspClient::Ffmpeg),
+            _ => None,
+        }
+    }
+}
 
 /// How to open and read a source.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +48,8 @@ pub struct ReaderOptions {
     pub loop_file: bool,
     /// Decoder threads (0: FFmpeg picks; 1 suits many small streams on a few cores).
     pub decoder_threads: usize,
+    /// The client for `rtsp://` sources.
+    pub rtsp_client: RtspClient,
 }
 
 impl Default for ReaderOptions {
@@ -31,6 +59,7 @@ impl Default for ReaderOptions {
             realtime: false,
             loop_file: false,
             decoder_threads: 1,
+            rtsp_client: RtspClient::Auto,
         }
     }
 }
@@ -57,19 +86,34 @@ pub struct Frame {
     pub pts: f64,
 }
 
+/// Where packets come from.
+enum Demux {
+    /// FFmpeg's demuxer (files, its RTSP client, HTTP, anything it opens).
+    Ffmpeg {
+        input: ff::format::context::Input,
+        stream: usize,
+    },
+    /// Access units from the retina RTSP task.
+    Retina {
+        stream: RetinaStream,
+        last_pts: Option<i64>,
+    },
+}
+
 /// An open source. Blocking: run it on a thread of its own.
 pub struct Reader {
     source: Source,
     opts: ReaderOptions,
-    input: ff::format::context::Input,
+    demux: Demux,
     decoder: ff::decoder::Video,
-    stream: usize,
     time_base: f64,
     info: StreamInfo,
+    fallback: Option<String>,
     frame: ff::frame::Video,
     rgb: ff::frame::Video,
     scaler: Option<(ff::format::Pixel, u32, u32, ff::software::scaling::Context)>,
-    opened: Instant,
+    restarted: Instant,
+    untimed: bool,
     decoded: u64,
     packets: u64,
     decode_errors: u64,
@@ -87,6 +131,7 @@ impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
             .field("source", &self.source)
+            .field("client", &self.client())
             .field("info", &self.info)
             .field("decoded", &self.decoded)
             .finish()
@@ -107,104 +152,214 @@ fn is_auth(e: &ff::Error) -> bool {
         || matches!(e, ff::Error::Other { errno } if *errno == ff::util::error::EACCES || *errno == ff::util::error::EPERM)
 }
 
-impl Reader {
-    /// Opens `source` and its best video stream's decoder.
-    pub fn open(source: &Source, opts: ReaderOptions) -> Result<Reader, VideoError> {
-        crate::init();
-        let url = source.redacted();
-        let micros = opts
-            .timeout
-            .as_micros()
-            .clamp(1, i64::MAX as u128)
-            .to_string();
-        let mut dict = ff::Dictionary::new();
-        match source.kind() {
-            SourceKind::Rtsp => {
-                dict.set("rtsp_transport", "tcp");
-                // FFmpeg >= 5: socket I/O timeout of the RTSP client (microseconds).
-                dict.set("timeout", &micros);
-            }
-            SourceKind::Mjpeg | SourceKind::Ffmpeg => {
-                dict.set("rw_timeout", &micros);
-            }
-            SourceKind::File => {
-                if let Some(p) = source.path() {
-                    if !p.exists() {
-                        return Err(VideoError::Open {
-                            url,
-                            reason: "no such file".into(),
-                        });
-                    }
+fn set_threads(ctx: &mut ff::codec::context::Context, threads: usize) {
+    ctx.set_threading(ff::codec::threading::Config {
+        kind: ff::codec::threading::Type::Frame,
+        count: threads,
+        ..Default::default()
+    });
+}
+
+fn client_name(kind: SourceKind, retina: bool) -> &'static str {
+    match kind {
+        SourceKind::Rtsp if retina => "retina",
+        SourceKind::Rtsp => "ffmpeg-rtsp-tcp",
+        k => k.as_str(),
+    }
+}
+
+/// A source opened through FFmpeg's demuxer, with its video decoder.
+struct FfmpegInput {
+    input: ff::format::context::Input,
+    stream: usize,
+    decoder: ff::decoder::Video,
+    time_base: f64,
+    info: StreamInfo,
+}
+
+fn open_ffmpeg(source: &Source, opts: &ReaderOptions) -> Result<FfmpegInput, VideoError> {
+    let url = source.redacted();
+    let micros = opts
+        .timeout
+        .as_micros()
+        .clamp(1, i64::MAX as u128)
+        .to_string();
+    let mut dict = ff::Dictionary::new();
+    match source.kind() {
+        SourceKind::Rtsp => {
+            dict.set("rtsp_transport", "tcp");
+            // FFmpeg >= 5: socket I/O timeout of the RTSP client (microseconds).
+            dict.set("timeout", &micros);
+        }
+        SourceKind::Mjpeg | SourceKind::Ffmpeg => {
+            dict.set("rw_timeout", &micros);
+        }
+        SourceKind::File => {
+            if let Some(p) = source.path() {
+                if !p.exists() {
+                    return Err(VideoError::Open {
+                        url,
+                        reason: "no such file".into(),
+                    });
                 }
             }
         }
-        let input = ff::format::input_with_dictionary(source.target(), dict).map_err(|e| {
-            if is_auth(&e) {
-                VideoError::Auth {
-                    url: url.clone(),
-                    reason: describe(&e),
+    }
+    let input = ff::format::input_with_dictionary(source.target(), dict).map_err(|e| {
+        if is_auth(&e) {
+            VideoError::Auth {
+                url: url.clone(),
+                reason: describe(&e),
+            }
+        } else if e == ff::Error::InvalidData {
+            VideoError::NoVideo {
+                url: url.clone(),
+                reason: format!("not a video FFmpeg can read ({e})"),
+            }
+        } else {
+            VideoError::Open {
+                url: url.clone(),
+                reason: describe(&e),
+            }
+        }
+    })?;
+    let no_video = |reason: String| VideoError::NoVideo {
+        url: url.clone(),
+        reason,
+    };
+    let stream = input
+        .streams()
+        .best(ff::media::Type::Video)
+        .ok_or_else(|| no_video("no video stream".into()))?;
+    let index = stream.index();
+    let tb = stream.time_base();
+    let time_base = if tb.denominator() != 0 {
+        f64::from(tb.numerator()) / f64::from(tb.denominator())
+    } else {
+        0.0
+    };
+    let rate = stream.avg_frame_rate();
+    let fps = (rate.denominator() != 0 && rate.numerator() > 0)
+        .then(|| f64::from(rate.numerator()) / f64::from(rate.denominator()));
+    let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
+        .map_err(|e| no_video(format!("codec parameters: {e}")))?;
+    set_threads(&mut ctx, opts.decoder_threads);
+    let codec_id = ctx.id();
+    let decoder = ctx
+        .decoder()
+        .video()
+        .map_err(|e| no_video(format!("no decoder for {codec_id:?}: {e}")))?;
+    let info = StreamInfo {
+        codec: format!("{codec_id:?}").to_ascii_lowercase(),
+        width: decoder.width(),
+        height: decoder.height(),
+        fps,
+    };
+    Ok(FfmpegInput {
+        input,
+        stream: index,
+        decoder,
+        time_base,
+        info,
+    })
+}
+
+/// A decoder for the access units retina delivers (Annex B, parameter sets in band).
+fn retina_decoder(
+    source: &Source,
+    info: &StreamInfo,
+    threads: usize,
+) -> Result<ff::decoder::Video, VideoError> {
+    let id = if info.codec == "hevc" {
+        ff::codec::Id::HEVC
+    } else {
+        ff::codec::Id::H264
+    };
+    let no_video = |reason: String| VideoError::NoVideo {
+        url: source.redacted(),
+        reason,
+    };
+    let codec = ff::decoder::find(id).ok_or_else(|| no_video(format!("no decoder for {id:?}")))?;
+    let mut ctx = ff::codec::context::Context::new_with_codec(codec);
+    set_threads(&mut ctx, threads);
+    ctx.decoder()
+        .video()
+        .map_err(|e| no_video(format!("no decoder for {id:?}: {e}")))
+}
+
+impl Reader {
+    /// Opens `source` and its video stream's decoder. RTSP goes through retina first unless
+    /// [`ReaderOptions::rtsp_client`] says otherwise (see [`RtspClient`]).
+    pub fn open(source: &Source, opts: ReaderOptions) -> Result<Reader, VideoError> {
+        crate::init();
+        let url = source.redacted();
+        let mut fallback = None;
+        if source.kind() == SourceKind::Rtsp && opts.rtsp_client != RtspClient::Ffmpeg {
+            match rtsp::open(source, opts.timeout)? {
+                Opened::Playing(stream, info) => {
+                    let decoder = retina_decoder(source, &info, opts.decoder_threads)?;
+                    let time_base = 1.0 / f64::from(stream.clock_rate.max(1));
+                    tracing::debug!(url = %url, client = "retina", codec = %info.codec, width = info.width, height = info.height, fps = ?info.fps, "source opened");
+                    return Ok(Reader::new(
+                        source,
+                        opts,
+                        Demux::Retina {
+                            stream,
+                            last_pts: None,
+                        },
+                        decoder,
+                        time_base,
+                        info,
+                        None,
+                    ));
                 }
-            } else if e == ff::Error::InvalidData {
-                VideoError::NoVideo {
-                    url: url.clone(),
-                    reason: format!("not a video FFmpeg can read ({e})"),
+                Opened::Unsupported(why) if opts.rtsp_client == RtspClient::Retina => {
+                    return Err(VideoError::NoVideo { url, reason: why });
                 }
-            } else {
-                VideoError::Open {
-                    url: url.clone(),
-                    reason: describe(&e),
+                Opened::Unsupported(why) => {
+                    tracing::warn!(url = %url, reason = %why, "retina cannot play this stream; using FFmpeg's RTSP client");
+                    fallback = Some(why);
                 }
             }
-        })?;
-        let no_video = |reason: String| VideoError::NoVideo {
-            url: url.clone(),
-            reason,
-        };
-        let stream = input
-            .streams()
-            .best(ff::media::Type::Video)
-            .ok_or_else(|| no_video("no video stream".into()))?;
-        let index = stream.index();
-        let tb = stream.time_base();
-        let time_base = if tb.denominator() != 0 {
-            f64::from(tb.numerator()) / f64::from(tb.denominator())
-        } else {
-            0.0
-        };
-        let rate = stream.avg_frame_rate();
-        let fps = (rate.denominator() != 0 && rate.numerator() > 0)
-            .then(|| f64::from(rate.numerator()) / f64::from(rate.denominator()));
-        let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
-            .map_err(|e| no_video(format!("codec parameters: {e}")))?;
-        ctx.set_threading(ff::codec::threading::Config {
-            kind: ff::codec::threading::Type::Frame,
-            count: opts.decoder_threads,
-            ..Default::default()
-        });
-        let codec_id = ctx.id();
-        let decoder = ctx
-            .decoder()
-            .video()
-            .map_err(|e| no_video(format!("no decoder for {codec_id:?}: {e}")))?;
-        let info = StreamInfo {
-            codec: format!("{codec_id:?}").to_ascii_lowercase(),
-            width: decoder.width(),
-            height: decoder.height(),
-            fps,
-        };
-        tracing::debug!(url = %url, codec = %info.codec, width = info.width, height = info.height, fps = ?info.fps, "source opened");
-        Ok(Reader {
+        }
+        let f = open_ffmpeg(source, &opts)?;
+        tracing::debug!(url = %url, client = client_name(source.kind(), false), codec = %f.info.codec, width = f.info.width, height = f.info.height, fps = ?f.info.fps, "source opened");
+        Ok(Reader::new(
+            source,
+            opts,
+            Demux::Ffmpeg {
+                input: f.input,
+                stream: f.stream,
+            },
+            f.decoder,
+            f.time_base,
+            f.info,
+            fallback,
+        ))
+    }
+
+    fn new(
+        source: &Source,
+        opts: ReaderOptions,
+        demux: Demux,
+        decoder: ff::decoder::Video,
+        time_base: f64,
+        info: StreamInfo,
+        fallback: Option<String>,
+    ) -> Reader {
+        Reader {
             source: source.clone(),
             opts,
-            input,
+            demux,
             decoder,
-            stream: index,
             time_base,
             info,
+            fallback,
             frame: ff::frame::Video::empty(),
             rgb: ff::frame::Video::empty(),
             scaler: None,
-            opened: Instant::now(),
+            restarted: Instant::now(),
+            untimed: false,
             decoded: 0,
             packets: 0,
             decode_errors: 0,
@@ -216,7 +371,22 @@ impl Reader {
             last_pts: 0.0,
             eof_sent: false,
             pace_start: None,
-        })
+        }
+    }
+
+    /// The client reading the source: `retina` or `ffmpeg-rtsp-tcp` for RTSP, else the source
+    /// kind (`file`, `mjpeg`, `ffmpeg`).
+    pub fn client(&self) -> &'static str {
+        client_name(
+            self.source.kind(),
+            matches!(self.demux, Demux::Retina { .. }),
+        )
+    }
+
+    /// Why RTSP is read by FFmpeg's client although retina was asked for first (`None` when
+    /// retina plays it, or FFmpeg was asked for).
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// The video stream's description.
@@ -288,12 +458,8 @@ impl Reader {
                 // Draining; receive_frame ends with Eof.
                 continue;
             }
-            let mut packet = ff::Packet::empty();
-            match packet.read(&mut self.input) {
-                Ok(()) => {
-                    if packet.stream() != self.stream {
-                        continue;
-                    }
+            match self.read_packet()? {
+                Some(packet) => {
                     self.packets += 1;
                     self.packets_since_frame += 1;
                     if self.packets_since_frame > MAX_PACKETS_WITHOUT_FRAME {
@@ -304,11 +470,8 @@ impl Reader {
                             ),
                         });
                     }
-                    // Corrupt packets are skipped; the decoder resynchronises at the next
+                    // Corrupt packets are still sent; the decoder resynchronises at the next
                     // keyframe and the packet counter above catches a stream that never does.
-                    if packet.is_corrupt() {
-                        self.decode_error("packet flagged corrupt by the demuxer".into());
-                    }
                     let t = Instant::now();
                     let sent = self.decoder.send_packet(&packet);
                     self.decode_time += t.elapsed();
@@ -316,27 +479,131 @@ impl Reader {
                         self.decode_error(format!("packet rejected by the decoder: {e}"));
                     }
                 }
-                Err(ff::Error::Eof) => {
+                None => {
                     let _ = self.decoder.send_eof();
                     self.eof_sent = true;
                 }
-                Err(e) => return Err(self.err_read(&e)),
             }
         }
     }
 
+    /// The next packet of the video stream; `Ok(None)` at its end.
+    fn read_packet(&mut self) -> Result<Option<ff::Packet>, VideoError> {
+        loop {
+            match &mut self.demux {
+                Demux::Ffmpeg { input, stream } => {
+                    let mut packet = ff::Packet::empty();
+                    match packet.read(input) {
+                        Ok(()) if packet.stream() != *stream => {}
+                        Ok(()) => {
+                            if packet.is_corrupt() {
+                                self.decode_error("packet flagged corrupt by the demuxer".into());
+                            }
+                            return Ok(Some(packet));
+                        }
+                        Err(ff::Error::Eof) => return Ok(None),
+                        Err(e) => return Err(self.err_read(&e)),
+                    }
+                }
+                Demux::Retina { stream, last_pts } => {
+                    let Some(unit) = stream.next()? else {
+                        return Ok(None);
+                    };
+                    // Decode order differs from presentation order: B-frames. Retina has no
+                    // decode timestamps to carry them; FFmpeg's client does.
+                    let reordered = last_pts.is_some_and(|p| unit.pts < p);
+                    if reordered && self.opts.rtsp_client == RtspClient::Auto {
+                        self.switch_to_ffmpeg("the stream has B-frames (timestamps go backwards)")?;
+                        continue;
+                    }
+                    *last_pts = Some(last_pts.map_or(unit.pts, |p| p.max(unit.pts)));
+                    if unit.loss > 0 {
+                        self.decode_error(format!("{} RTP packets lost", unit.loss));
+                    }
+                    let mut packet = ff::Packet::copy(&unit.data);
+                    packet.set_pts(Some(unit.pts));
+                    return Ok(Some(packet));
+                }
+            }
+        }
+    }
+
+    /// Replaces the retina session by FFmpeg's RTSP client mid-stream; frame numbers and
+    /// times go on increasing.
+    fn switch_to_ffmpeg(&mut self, reason: &str) -> Result<(), VideoError> {
+        tracing::warn!(url = %self.source.redacted(), reason, "retina cannot play this stream; switching to FFmpeg's RTSP client");
+        if let Demux::Retina { stream, .. } = &mut self.demux {
+            // Hang up first: some cameras allow a single session.
+            stream.close();
+        }
+        let f = open_ffmpeg(&self.source, &self.opts)?;
+        self.demux = Demux::Ffmpeg {
+            input: f.input,
+            stream: f.stream,
+        };
+        self.decoder = f.decoder;
+        self.time_base = f.time_base;
+        self.info = StreamInfo {
+            fps: f.info.fps.or(self.info.fps),
+            ..f.info
+        };
+        self.fallback = Some(reason.to_string());
+        self.restart_timeline();
+        Ok(())
+    }
+
+    /// One frame's duration (nominal; 40 ms when the source does not say).
+    fn step(&self) -> f64 {
+        self.info.fps.map_or(0.04, |f| 1.0 / f)
+    }
+
+    /// Timestamps of what follows start again from zero: continue after the last frame.
+    fn restart_timeline(&mut self) {
+        self.loop_offset = self.last_pts + self.step();
+        self.first_ts = None;
+        self.untimed = false;
+        self.eof_sent = false;
+        self.packets_since_frame = 0;
+    }
+
     fn on_frame(&mut self) -> Frame {
         self.packets_since_frame = 0;
+        if self.info.width == 0 {
+            self.info.width = self.frame.width();
+            self.info.height = self.frame.height();
+        }
         let index = self.decoded;
         self.decoded += 1;
         let pts = match self.frame.timestamp().or(self.frame.pts()) {
             Some(ts) if self.time_base > 0.0 => {
-                let first = *self.first_ts.get_or_insert(ts);
+                let first = match self.first_ts {
+                    Some(first) => first,
+                    None => {
+                        // Frames without a timestamp came first (FFmpeg's RTSP client gives the
+                        // first one none): the media clock starts one frame after them.
+                        if self.untimed {
+                            self.loop_offset = self.last_pts + self.step();
+                        }
+                        self.first_ts = Some(ts);
+                        ts
+                    }
+                };
                 self.loop_offset + (ts - first) as f64 * self.time_base
             }
             _ => match (self.source.kind(), self.info.fps) {
                 (SourceKind::File, Some(fps)) => index as f64 / fps,
-                _ => self.opened.elapsed().as_secs_f64(),
+                // One missing in a timed stream: the next frame's nominal time.
+                _ if self.first_ts.is_some() => self.last_pts + self.step(),
+                // Live without timestamps (MJPEG over HTTP): the wall clock.
+                _ if !self.untimed => {
+                    self.untimed = true;
+                    self.restarted = Instant::now();
+                    self.loop_offset
+                }
+                _ => {
+                    self.untimed = true;
+                    self.loop_offset + self.restarted.elapsed().as_secs_f64()
+                }
             },
         };
         // Never go backwards (B-frame reordering glitches, broken timestamps).
@@ -354,12 +621,13 @@ impl Reader {
     }
 
     fn rewind(&mut self) -> Result<(), VideoError> {
-        let step = self.info.fps.map_or(0.04, |f| 1.0 / f);
-        self.input.seek(0, ..).map_err(|e| self.err_read(&e))?;
+        if let Demux::Ffmpeg { input, .. } = &mut self.demux {
+            if let Err(e) = input.seek(0, ..) {
+                return Err(self.err_read(&e));
+            }
+        }
         self.decoder.flush();
-        self.loop_offset = self.last_pts + step;
-        self.first_ts = None;
-        self.eof_sent = false;
+        self.restart_timeline();
         Ok(())
     }
 

@@ -156,6 +156,7 @@ port = {}
     let live = camera(&server, "walk");
     assert_eq!(live["source"], "rtsp");
     assert_eq!(live["stream"]["codec"], "h264");
+    assert_eq!(live["stream"]["client"], "retina", "{live}");
     let (status, last) = send(&server, "DELETE", "/api/cameras/walk", "");
     assert_eq!(status, 200, "{last}");
     let dropped = last["frames"]["dropped"].as_u64().unwrap();
@@ -447,6 +448,19 @@ fn bad_sources_fail_per_camera_and_the_others_keep_running() {
     }
     let corrupt = dir.join("corrupt.mp4");
     std::fs::write(&corrupt, bytes).unwrap();
+    // A camera whose H.264 has B-frames: retina cannot carry them, FFmpeg's client takes over.
+    let bframes = dir.join("bframes.mp4");
+    let encoded = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i"])
+        .arg(&clip)
+        .args([
+            "-an", "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "30",
+        ])
+        .arg(&bframes)
+        .status()
+        .unwrap();
+    assert!(encoded.success());
+    let bframe_server = daemons::rtsp_server(&bframes, 0, 4, None);
     let closed = osprey_testkit::net::free_port();
     let cams: Vec<(&str, String)> = vec![
         ("good", clip.display().to_string()),
@@ -471,6 +485,10 @@ fn bad_sources_fail_per_camera_and_the_others_keep_running() {
         ),
         ("corrupt", corrupt.display().to_string()),
         ("notvideo", text.display().to_string()),
+        (
+            "bframes",
+            format!("rtsp://127.0.0.1:{}/stream", bframe_server.port),
+        ),
     ];
     let mut toml = String::new();
     for (id, url) in &cams {
@@ -548,6 +566,22 @@ fn bad_sources_fail_per_camera_and_the_others_keep_running() {
     let mj = camera(&server, "mjpeg");
     assert_eq!(mj["connected"], true, "{mj}");
     assert_eq!(mj["stream"]["codec"], "mjpeg");
+    let bf = camera(&server, "bframes");
+    assert_eq!(bf["connected"], true, "{bf}");
+    assert_eq!(bf["stream"]["client"], "ffmpeg-rtsp-tcp", "{bf}");
+    assert!(
+        bf["stream"]["fallback_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("B-frames")),
+        "{bf}"
+    );
+    assert!(bf["frames"]["detected"].as_u64() > Some(0), "{bf}");
+    assert!(
+        server
+            .log_text()
+            .contains("switching to FFmpeg's RTSP client"),
+        "the fallback is not in the log"
+    );
     assert!(mj["frames"]["detected"].as_u64() > Some(0), "{mj}");
     // The corrupt file still yields frames between the damaged stretches.
     assert!(statuses["corrupt"]["frames"]["detected"].as_u64() > Some(0));
@@ -585,6 +619,14 @@ fn bad_sources_fail_per_camera_and_the_others_keep_running() {
         r#"{"id":"bad id!","url":"/x.mp4"}"#,
     );
     assert_eq!(status, 400);
+    let (status, v) = send(
+        &server,
+        "POST",
+        "/api/cameras",
+        r#"{"id":"y","url":"rtsp://cam/1","rtsp_client":"gstreamer"}"#,
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("rtsp_client"), "{v}");
     let (status, _) = send(&server, "POST", "/api/cameras", "{not json");
     assert_eq!(status, 400);
     let (status, _) = send(&server, "DELETE", "/api/cameras/nosuch", "");

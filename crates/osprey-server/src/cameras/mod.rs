@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use osprey_detect::DetectParams;
 use osprey_image::RgbImage;
 use osprey_track::{ByteTrack, TrackerConfig};
-use osprey_video::{Reader, ReaderOptions, Source, SourceKind, StreamInfo, VideoError};
+use osprey_video::{Reader, ReaderOptions, RtspClient, Source, SourceKind, StreamInfo, VideoError};
 use prometheus::{Histogram, IntCounter, IntGauge};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -37,7 +37,7 @@ use crate::metrics::Metrics;
 use crate::worker::{Lane, ModelHandle, SubmitError};
 
 /// One camera as configured (`[[cameras]]` in TOML, `POST /api/cameras` as JSON).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraSpec {
     /// Unique id: letters, digits, `-` and `_` (used in MQTT topics and Redis keys).
@@ -66,6 +66,10 @@ pub struct CameraSpec {
     /// Seconds a lost track is kept for re-identification (default 3).
     #[serde(default)]
     pub lost_seconds: Option<f64>,
+    /// RTSP client: `auto` (default: retina, FFmpeg's client for B-frame streams and what
+    /// retina cannot play), `retina` or `ffmpeg`.
+    #[serde(default)]
+    pub rtsp_client: Option<String>,
 }
 
 impl CameraSpec {
@@ -96,7 +100,17 @@ impl CameraSpec {
                 return Err(format!("lost_seconds {s} is not in (0, 3600]"));
             }
         }
+        self.client()?;
         Ok(source)
+    }
+
+    /// The RTSP client asked for.
+    pub fn client(&self) -> Result<RtspClient, String> {
+        match self.rtsp_client.as_deref() {
+            None => Ok(RtspClient::Auto),
+            Some(c) => RtspClient::parse(c)
+                .ok_or_else(|| format!("rtsp_client {c:?} is not auto, retina or ffmpeg")),
+        }
     }
 }
 
@@ -147,6 +161,8 @@ struct State {
     phase: Phase,
     last_error: Option<ErrorInfo>,
     info: Option<StreamInfo>,
+    /// The client reading the source, and why not retina when RTSP fell back.
+    client: Option<(&'static str, Option<String>)>,
     down_since: Option<Instant>,
     outage_total: Duration,
     outages: u64,
@@ -369,6 +385,8 @@ impl Camera {
             "connected": s.phase == Phase::Connected,
             "stream": s.info.as_ref().map(|i| json!({
                 "codec": i.codec, "width": i.width, "height": i.height, "fps": i.fps,
+                "client": s.client.as_ref().map(|c| c.0),
+                "fallback_reason": s.client.as_ref().and_then(|c| c.1.as_deref()),
             })),
             "detect_fps": self.spec.detect_fps,
             "fps": {
@@ -394,6 +412,7 @@ impl Camera {
                 "loop": self.spec.loop_file,
                 "realtime": self.spec.realtime,
                 "lost_seconds": self.spec.lost_seconds,
+                "rtsp_client": self.spec.rtsp_client,
             },
         })
     }
@@ -516,6 +535,7 @@ impl Cameras {
                 phase: Phase::Connecting,
                 last_error: None,
                 info: None,
+                client: None,
                 down_since: None,
                 outage_total: Duration::ZERO,
                 outages: 0,
@@ -535,7 +555,11 @@ impl Cameras {
             let ctx = Arc::clone(&self.ctx);
             std::thread::Builder::new()
                 .name(format!("osprey-dec-{short}"))
-                .spawn(move || decode_loop(&cam, &ctx))
+                .spawn(move || {
+                    // The video crate's own log lines (RTSP fallback...) carry the camera.
+                    let _span = tracing::info_span!("camera", id = %cam.spec.id).entered();
+                    decode_loop(&cam, &ctx)
+                })
         }
         .map_err(|e| CameraError::Thread(e.to_string()))?;
         let ana = {
@@ -619,13 +643,32 @@ fn nap(cam: &Camera, d: Duration) -> bool {
     !cam.stopped()
 }
 
+/// Records (status, log) which client reads the camera; once RTSP fell back to FFmpeg's client,
+/// reconnections use it directly.
+fn note_client(cam: &Camera, reader: &Reader, seen: &mut &'static str, opts: &mut ReaderOptions) {
+    *seen = reader.client();
+    let info = reader.info();
+    let fallback = reader.fallback_reason().map(str::to_string);
+    if fallback.is_some() {
+        opts.rtsp_client = RtspClient::Ffmpeg;
+    }
+    tracing::info!(camera = %cam.spec.id, client = *seen, fallback = ?fallback, codec = %info.codec, width = info.width, height = info.height, fps = ?info.fps, "camera connected");
+    let mut s = cam.lock_state();
+    s.info = Some(info.clone());
+    s.client = Some((
+        *seen,
+        fallback.or_else(|| s.client.take().and_then(|c| c.1)),
+    ));
+}
+
 fn decode_loop(cam: &Camera, ctx: &Ctx) {
     let is_file = cam.source.kind() == SourceKind::File;
-    let opts = ReaderOptions {
+    let mut opts = ReaderOptions {
         timeout: Duration::from_secs(5),
         realtime: cam.spec.realtime.unwrap_or(true),
         loop_file: cam.spec.loop_file.unwrap_or(true),
         decoder_threads: 1,
+        rtsp_client: cam.spec.client().unwrap_or_default(),
     };
     let interval = cam.spec.detect_fps.map(|f| 1.0 / f);
     let mut seq = 0u64;
@@ -658,13 +701,8 @@ fn decode_loop(cam: &Camera, ctx: &Ctx) {
             tracing::info!(camera = %cam.spec.id, "camera reconnected");
         }
         opened_before = true;
-        cam.lock_state().info = Some(reader.info().clone());
-        let client = if cam.source.kind() == SourceKind::Rtsp {
-            "ffmpeg-rtsp-tcp"
-        } else {
-            cam.source.kind().as_str()
-        };
-        tracing::info!(camera = %cam.spec.id, client, codec = %reader.info().codec, width = reader.info().width, height = reader.info().height, fps = ?reader.info().fps, "camera connected");
+        let mut client = "";
+        note_client(cam, &reader, &mut client, &mut opts);
         let mut next_sample = f64::NEG_INFINITY;
         let mut packets = 0u64;
         let mut decode_errors = 0u64;
@@ -705,6 +743,9 @@ fn decode_loop(cam: &Camera, ctx: &Ctx) {
                 connected = true;
                 backoff = Duration::from_millis(500);
                 cam.set_phase(Phase::Connected);
+            }
+            if reader.client() != client {
+                note_client(cam, &reader, &mut client, &mut opts);
             }
             // Decoder time only: network waits and file pacing are not decode work.
             let d = reader.decode_time();

@@ -152,13 +152,7 @@ fn parse_camera(v: &str) -> Result<osprey_server::cameras::CameraSpec, String> {
     Ok(osprey_server::cameras::CameraSpec {
         id: id.trim().to_string(),
         url: url.trim().to_string(),
-        detect_fps: None,
-        labels: None,
-        min_score: None,
-        model: None,
-        loop_file: None,
-        realtime: None,
-        lost_seconds: None,
+        ..Default::default()
     })
 }
 
