@@ -51,6 +51,14 @@ def metrics(port):
     return out
 
 
+def mean_batch(m0, m1):
+    """Mean images per inference run between two metric snapshots."""
+    def tot(m, suffix):
+        return sum(v for (name, _), v in m.items() if name == f"osprey_inference_batch_size_{suffix}")
+    runs = tot(m1, "count") - tot(m0, "count")
+    return round((tot(m1, "sum") - tot(m0, "sum")) / runs, 2) if runs else None
+
+
 def stage_sums(m):
     sums = {}
     for (name, labels), v in m.items():
@@ -68,7 +76,8 @@ THREAD_GROUPS = [
     ("osprey-redis", "publish"),
     ("osprey-mqtt", "publish"),
     ("osprey-events", "publish"),
-    ("tokio-runtime", "http_runtime"),
+    ("osprey-decode", "http_image_decode"),
+    ("osprey-http", "http_runtime"),
 ]
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -95,14 +104,20 @@ def process_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def group_split(t0, t1, dt):
-    """Cores busy per thread group between two thread_cpu snapshots (ONNX Runtime's own pool
-    threads, and the main thread, are `other`)."""
+def group_split(pid, t0, t1, dt):
+    """Cores busy per thread group between two thread_cpu snapshots. ONNX Runtime's intra-op
+    pool threads are created by the main thread and keep its name: `inference` with the model's
+    worker thread."""
     groups = {}
     for tid, (name, cpu) in t1.items():
         if tid not in t0:
             continue
-        group = next((g for prefix, g in THREAD_GROUPS if name.startswith(prefix)), "other")
+        if tid == str(pid):
+            group = "main"
+        elif name == "osprey":
+            group = "inference"
+        else:
+            group = next((g for prefix, g in THREAD_GROUPS if name.startswith(prefix)), "other")
         groups[group] = groups.get(group, 0.0) + (cpu - t0[tid][1]) / dt
     return {k: round(v, 3) for k, v in sorted(groups.items())}
 
@@ -166,7 +181,8 @@ def measure(args, port, n, rtsp_port, pids):
         http("DELETE", f"http://127.0.0.1:{port}/api/cameras/cam{i}")
     return {"cameras": n, "sustained": ok, "window_s": round(dt, 1),
             "cpu_cores_busy": round(cpu / dt, 2),
-            "cpu_cores_by_thread": group_split(th0, th1, dt),
+            "mean_batch": mean_batch(m0, m1),
+            "cpu_cores_by_thread": group_split(pids["server"], th0, th1, dt),
             "rtsp_server_cpu_cores": round((rtsp1 - rtsp0) / dt, 2),
             "clients": sorted({c1[c]["stream"]["client"] for c in c1 if c1[c].get("stream")}),
             "stage_seconds_per_second": {k: round(v, 3) for k, v in sorted(split.items())},
@@ -177,7 +193,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--shared", required=True)
-    ap.add_argument("--max", type=int, default=12)
+    ap.add_argument("--model", default="yolo11n-320",
+                    help="model in SHARED/models (yolo11n-dynamic: same weights, dynamic batch)")
+    ap.add_argument("--min", type=int, default=1, help="first number of cameras")
+    ap.add_argument("--max", type=int, default=16)
     ap.add_argument("--warmup", type=float, default=6)
     ap.add_argument("--window", type=float, default=20)
     ap.add_argument("--out", default="target/bench-cameras.json")
@@ -187,7 +206,7 @@ def main():
                     help="measure a failing N again this many times before calling it the limit")
     args = ap.parse_args()
     clip = os.path.join(args.shared, "video/pedestrians.mp4")
-    model = os.path.join(args.shared, "models/yolo11n-320.onnx")
+    model = os.path.join(args.shared, f"models/{args.model}.onnx")
     image = os.path.join(args.shared, "images", sorted(os.listdir(os.path.join(args.shared, "images")))[0])
     for name in sorted(os.listdir(os.path.join(args.shared, "images"))):
         if name.endswith(".jpg"):
@@ -202,7 +221,7 @@ def main():
     server = subprocess.Popen([args.bin, "serve", "--model", model, "--listen", f"127.0.0.1:{port}",
                                "--events-db", os.path.join("target", "bench-events.sqlite")],
                               stderr=subprocess.DEVNULL, env={**os.environ, "OSPREY_LOG": "warn"})
-    results = {"model": "yolo11n-320", "stream": "480x360 H.264 @ 10 fps over RTSP/TCP", "detect_fps": 5,
+    results = {"model": args.model, "stream": "480x360 H.264 @ 10 fps over RTSP/TCP", "detect_fps": 5,
                "rtsp_client": args.client, "cpus": os.cpu_count(), "runs": []}
     pids = {"server": server.pid, "rtsp": rtsp.pid}
     try:
@@ -210,11 +229,11 @@ def main():
         idle = loadgen(args.bin, port, image, 100, 5)
         results["http_idle"] = idle
         best = 0
-        for n in range(1, args.max + 1):
+        for n in range(args.min, args.max + 1):
             for _ in range(args.retries + 1):
                 r = measure(args, port, n, rtsp_port, pids)
                 results["runs"].append(r)
-                print(json.dumps({k: r[k] for k in ("cameras", "sustained", "cpu_cores_busy", "cpu_cores_by_thread",
+                print(json.dumps({k: r[k] for k in ("cameras", "sustained", "mean_batch", "cpu_cores_busy", "cpu_cores_by_thread",
                                                     "rtsp_server_cpu_cores", "stage_seconds_per_second")}),
                       flush=True)
                 if r["sustained"]:
@@ -223,13 +242,29 @@ def main():
                 break
             best = n
         results["max_sustained_cameras"] = best
-        if best:
-            add_cameras(args, port, best, rtsp_port)
+        # The HTTP client while the cameras run; if its requests push cameras into drops, the
+        # same at one camera fewer, down to the largest N that takes both without a drop.
+        n = best
+        while n > 0:
+            add_cameras(args, port, n, rtsp_port)
             time.sleep(args.warmup)
             c0 = cameras(port)
-            results["http_with_cameras"] = loadgen(args.bin, port, image, 150, 5)
+            http_run = loadgen(args.bin, port, image, 150, 5)
             c1 = cameras(port)
-            results["camera_drops_during_http"] = sum(c1[c]["frames"]["dropped"] - c0[c]["frames"]["dropped"] for c in c1)
+            drops = sum(c1[c]["frames"]["dropped"] - c0[c]["frames"]["dropped"] for c in c1)
+            for i in range(n):
+                http("DELETE", f"http://127.0.0.1:{port}/api/cameras/cam{i}")
+            results.setdefault("http_with_cameras_runs", []).append(
+                {"cameras": n, "http": http_run, "camera_drops_during_http": drops})
+            print(json.dumps({"http_with_cameras": n, "p50_ms": http_run.get("p50_ms"),
+                              "p99_ms": http_run.get("p99_ms"), "camera_drops": drops}), flush=True)
+            if n == best:
+                results["http_with_cameras"] = http_run
+                results["camera_drops_during_http"] = drops
+            if drops == 0:
+                results["max_cameras_with_http_client"] = n
+                break
+            n -= 1
     finally:
         server.send_signal(signal.SIGTERM)
         rtsp.send_signal(signal.SIGTERM)
@@ -243,6 +278,7 @@ def main():
                       "http_with_cameras_p50_p99_ms": [results.get("http_with_cameras", {}).get("p50_ms"),
                                                        results.get("http_with_cameras", {}).get("p99_ms")],
                       "camera_drops_during_http": results.get("camera_drops_during_http"),
+                      "max_cameras_with_http_client": results.get("max_cameras_with_http_client"),
                       "details": args.out}, indent=1))
 
 

@@ -78,6 +78,8 @@ pub struct Settings {
     pub max_batch: Option<usize>,
     /// How long the first request of a batch waits for company, in milliseconds.
     pub batch_wait_ms: Option<u64>,
+    /// Largest batch of camera frames (bounds how long an HTTP request waits behind one).
+    pub camera_max_batch: Option<usize>,
     /// Whole-request deadline, in milliseconds.
     pub request_timeout_ms: Option<u64>,
     /// Deadline for a client to send its request headers, in milliseconds.
@@ -142,6 +144,7 @@ impl Settings {
             queue_capacity,
             max_batch,
             batch_wait_ms,
+            camera_max_batch,
             request_timeout_ms,
             header_timeout_ms,
             body_timeout_ms,
@@ -296,6 +299,7 @@ impl Settings {
             queue_capacity: self.queue_capacity.unwrap_or(64),
             max_batch: self.max_batch.unwrap_or(8),
             batch_wait_ms: self.batch_wait_ms.unwrap_or(2),
+            camera_max_batch: self.camera_max_batch.unwrap_or(4),
             request_timeout_ms: self.request_timeout_ms.unwrap_or(10_000),
             header_timeout_ms: self.header_timeout_ms.unwrap_or(10_000),
             body_timeout_ms: self.body_timeout_ms.unwrap_or(30_000),
@@ -321,6 +325,7 @@ impl Settings {
         positive("max_image_bytes", cfg.max_image_bytes, &mut problems);
         positive("queue_capacity", cfg.queue_capacity, &mut problems);
         positive("max_batch", cfg.max_batch, &mut problems);
+        positive("camera_max_batch", cfg.camera_max_batch, &mut problems);
         positive("max_connections", cfg.max_connections, &mut problems);
         if cfg.max_pixels == 0 {
             problems.push("max_pixels must be greater than 0".into());
@@ -400,6 +405,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("queue_capacity", Kind::Int),
     ("max_batch", Kind::Int),
     ("batch_wait_ms", Kind::Int),
+    ("camera_max_batch", Kind::Int),
     ("request_timeout_ms", Kind::Int),
     ("header_timeout_ms", Kind::Int),
     ("body_timeout_ms", Kind::Int),
@@ -453,6 +459,7 @@ pub struct ServeConfig {
     pub queue_capacity: usize,
     pub max_batch: usize,
     pub batch_wait_ms: u64,
+    pub camera_max_batch: usize,
     pub request_timeout_ms: u64,
     pub header_timeout_ms: u64,
     pub body_timeout_ms: u64,

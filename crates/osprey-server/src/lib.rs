@@ -110,6 +110,7 @@ pub fn start(cfg: ServeConfig) -> Result<Arc<AppState>, StartError> {
         queue_capacity: cfg.queue_capacity,
         camera_capacity: 256,
         max_batch: cfg.max_batch,
+        camera_max_batch: cfg.camera_max_batch,
         batch_wait: Duration::from_millis(cfg.batch_wait_ms),
     };
     let warmup = cfg.warmup_image.as_ref().and_then(|p| match std::fs::read(p) {

@@ -82,6 +82,8 @@ pub struct BatchConfig {
     pub camera_capacity: usize,
     /// Largest batch.
     pub max_batch: usize,
+    /// Largest batch of camera frames: an HTTP request arriving while one runs waits for it.
+    pub camera_max_batch: usize,
     /// How long the first job waits for company.
     pub batch_wait: Duration,
 }
@@ -265,6 +267,7 @@ pub fn spawn(
         BatchAxis::Dynamic => cfg.max_batch.max(1),
         BatchAxis::Fixed(n) => n.max(1),
     };
+    let limits = (max_batch, cfg.camera_max_batch.clamp(1, max_batch));
     let model = name.to_string();
     std::thread::Builder::new().name(format!("osprey-infer-{name}")).spawn(move || {
         let mut detector = detector;
@@ -275,37 +278,68 @@ pub fn spawn(
             Err(e) => tracing::error!(model = %model, error = %e, "warm-up inference failed"),
         }
         stats.ready.store(true, Ordering::Release);
-        run(&mut detector, &queue, max_batch, cfg.batch_wait, &stats, &batch_sizes);
+        run(&mut detector, &queue, limits, cfg.batch_wait, &stats, &batch_sizes);
         tracing::info!(model = %model, "inference worker stopped");
     })?;
     Ok(handle)
 }
 
-/// Takes the next job, HTTP first.
-fn pop(lanes: &mut Lanes, cameras: &mut usize) -> Option<Job> {
-    if let Some(j) = lanes.http.pop_front() {
-        return Some(j);
+/// The job that starts the next batch: the front of `http` if any, else the front of `camera`.
+fn first<T>(http: &mut VecDeque<T>, camera: &mut VecDeque<T>) -> Option<(T, Lane)> {
+    if let Some(j) = http.pop_front() {
+        return Some((j, Lane::Http));
     }
-    let j = lanes.camera.pop_front()?;
-    *cameras += 1;
-    Some(j)
+    camera.pop_front().map(|j| (j, Lane::Camera))
+}
+
+/// What a batch being filled does next.
+#[derive(Debug, PartialEq)]
+enum Fill<T> {
+    /// Add this job.
+    Take(T),
+    /// Nothing to add yet: wait for company until the batch window closes.
+    Wait,
+    /// Run the batch now.
+    Run,
+}
+
+/// Batches never mix lanes: an HTTP batch takes only HTTP jobs (a request never waits for camera
+/// frames to be computed alongside it), and a camera batch stops growing at `limit` or as soon
+/// as an HTTP job is waiting, which then goes next.
+fn fill<T>(
+    lane: Lane,
+    len: usize,
+    limit: usize,
+    http: &mut VecDeque<T>,
+    camera: &mut VecDeque<T>,
+) -> Fill<T> {
+    if len >= limit {
+        return Fill::Run;
+    }
+    let next = match lane {
+        Lane::Http => http.pop_front(),
+        Lane::Camera if !http.is_empty() => return Fill::Run,
+        Lane::Camera => camera.pop_front(),
+    };
+    next.map_or(Fill::Wait, Fill::Take)
 }
 
 fn run(
     detector: &mut Detector,
     queue: &Queue,
-    max_batch: usize,
+    (max_batch, camera_max_batch): (usize, usize),
     wait: Duration,
     stats: &WorkerStats,
     batch_sizes: &prometheus::Histogram,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
-        let mut cameras = 0usize;
+        let lane;
         {
             let mut lanes = queue.lock();
-            let first = loop {
-                if let Some(j) = pop(&mut lanes, &mut cameras) {
+            let (job, l) = loop {
+                let Lanes { http, camera, .. } = &mut *lanes;
+                if let Some(j) = first(http, camera) {
                     break j;
                 }
                 if lanes.closed {
@@ -313,13 +347,23 @@ fn run(
                 }
                 lanes = queue.ready.wait(lanes).unwrap_or_else(|p| p.into_inner());
             };
-            batch.push(first);
+            lane = l;
+            batch.push(job);
+            let limit = match lane {
+                Lane::Http => max_batch,
+                Lane::Camera => camera_max_batch,
+            };
             let deadline = Instant::now() + wait;
             // Take whatever is queued, then wait out the window for company.
-            while batch.len() < max_batch {
-                if let Some(j) = pop(&mut lanes, &mut cameras) {
-                    batch.push(j);
-                    continue;
+            loop {
+                let Lanes { http, camera, .. } = &mut *lanes;
+                match fill(lane, batch.len(), limit, http, camera) {
+                    Fill::Take(j) => {
+                        batch.push(j);
+                        continue;
+                    }
+                    Fill::Run => break,
+                    Fill::Wait => {}
                 }
                 let now = Instant::now();
                 if now >= deadline || lanes.closed {
@@ -365,8 +409,51 @@ fn run(
             }
         }
         stats.completed.fetch_add(n as u64, Ordering::Relaxed);
-        stats
-            .camera_completed
-            .fetch_add(cameras as u64, Ordering::Relaxed);
+        if lane == Lane::Camera {
+            stats
+                .camera_completed
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_jobs_go_before_queued_camera_frames() {
+        let mut http: VecDeque<&str> = VecDeque::new();
+        let mut camera: VecDeque<&str> = ["c1", "c2", "c3"].into_iter().collect();
+        assert_eq!(first(&mut http, &mut camera), Some(("c1", Lane::Camera)));
+        // An HTTP job arriving behind two waiting camera frames is taken next.
+        http.extend(["h1", "h2"]);
+        assert_eq!(first(&mut http, &mut camera), Some(("h1", Lane::Http)));
+        assert_eq!(first(&mut http, &mut camera), Some(("h2", Lane::Http)));
+        assert_eq!(first(&mut http, &mut camera), Some(("c2", Lane::Camera)));
+    }
+
+    #[test]
+    fn batches_never_mix_lanes_and_camera_batches_yield_to_http() {
+        let mut http: VecDeque<&str> = ["h2"].into_iter().collect();
+        let mut camera: VecDeque<&str> = ["c1", "c2"].into_iter().collect();
+        // An HTTP batch takes HTTP jobs only, then waits for more of them.
+        assert_eq!(
+            fill(Lane::Http, 1, 8, &mut http, &mut camera),
+            Fill::Take("h2")
+        );
+        assert_eq!(fill(Lane::Http, 2, 8, &mut http, &mut camera), Fill::Wait);
+        assert_eq!(camera.len(), 2);
+        // A camera batch grows up to its limit...
+        assert_eq!(
+            fill(Lane::Camera, 1, 2, &mut http, &mut camera),
+            Fill::Take("c1")
+        );
+        assert_eq!(fill(Lane::Camera, 2, 2, &mut http, &mut camera), Fill::Run);
+        // ...and runs at once when an HTTP request is waiting, so that it goes next.
+        http.push_back("h3");
+        assert_eq!(fill(Lane::Camera, 1, 4, &mut http, &mut camera), Fill::Run);
+        assert_eq!(camera.len(), 1);
+        assert_eq!(http.len(), 1);
     }
 }

@@ -112,6 +112,9 @@ pub struct Args {
     /// How long a request waits for batch company, in ms. Default 2.
     #[arg(long)]
     pub batch_wait_ms: Option<u64>,
+    /// Largest batch of camera frames (an HTTP request waits at most one such batch). Default 4.
+    #[arg(long)]
+    pub camera_max_batch: Option<usize>,
     /// Whole-request deadline in ms. Default 10000.
     #[arg(long)]
     pub request_timeout_ms: Option<u64>,
@@ -204,6 +207,7 @@ impl Args {
             queue_capacity: self.queue_capacity,
             max_batch: self.max_batch,
             batch_wait_ms: self.batch_wait_ms,
+            camera_max_batch: self.camera_max_batch,
             request_timeout_ms: self.request_timeout_ms,
             header_timeout_ms: self.header_timeout_ms,
             body_timeout_ms: self.body_timeout_ms,
