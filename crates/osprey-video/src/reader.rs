@@ -168,16 +168,16 @@ fn client_name(kind: SourceKind, retina: bool) -> &'static str {
     }
 }
 
-/// A source opened through FFmpeg's demuxer, with its video decoder.
-struct FfmpegInput {
-    input: ff::format::context::Input,
-    stream: usize,
+/// An opened source: where packets come from and the decoder for them.
+struct Input {
+    demux: Demux,
     decoder: ff::decoder::Video,
+    /// Seconds per timestamp tick.
     time_base: f64,
     info: StreamInfo,
 }
 
-fn open_ffmpeg(source: &Source, opts: &ReaderOptions) -> Result<FfmpegInput, VideoError> {
+fn open_ffmpeg(source: &Source, opts: &ReaderOptions) -> Result<Input, VideoError> {
     let url = source.redacted();
     let micros = opts
         .timeout
@@ -255,9 +255,11 @@ fn open_ffmpeg(source: &Source, opts: &ReaderOptions) -> Result<FfmpegInput, Vid
         height: decoder.height(),
         fps,
     };
-    Ok(FfmpegInput {
-        input,
-        stream: index,
+    Ok(Input {
+        demux: Demux::Ffmpeg {
+            input,
+            stream: index,
+        },
         decoder,
         time_base,
         info,
@@ -300,18 +302,16 @@ impl Reader {
                     let decoder = retina_decoder(source, &info, opts.decoder_threads)?;
                     let time_base = 1.0 / f64::from(stream.clock_rate.max(1));
                     tracing::debug!(url = %url, client = "retina", codec = %info.codec, width = info.width, height = info.height, fps = ?info.fps, "source opened");
-                    return Ok(Reader::new(
-                        source,
-                        opts,
-                        Demux::Retina {
+                    let input = Input {
+                        demux: Demux::Retina {
                             stream,
                             last_pts: None,
                         },
                         decoder,
                         time_base,
                         info,
-                        None,
-                    ));
+                    };
+                    return Ok(Reader::new(source, opts, input, None));
                 }
                 Opened::Unsupported(why) if opts.rtsp_client == RtspClient::Retina => {
                     return Err(VideoError::NoVideo { url, reason: why });
@@ -324,36 +324,17 @@ impl Reader {
         }
         let f = open_ffmpeg(source, &opts)?;
         tracing::debug!(url = %url, client = client_name(source.kind(), false), codec = %f.info.codec, width = f.info.width, height = f.info.height, fps = ?f.info.fps, "source opened");
-        Ok(Reader::new(
-            source,
-            opts,
-            Demux::Ffmpeg {
-                input: f.input,
-                stream: f.stream,
-            },
-            f.decoder,
-            f.time_base,
-            f.info,
-            fallback,
-        ))
+        Ok(Reader::new(source, opts, f, fallback))
     }
 
-    fn new(
-        source: &Source,
-        opts: ReaderOptions,
-        demux: Demux,
-        decoder: ff::decoder::Video,
-        time_base: f64,
-        info: StreamInfo,
-        fallback: Option<String>,
-    ) -> Reader {
+    fn new(source: &Source, opts: ReaderOptions, input: Input, fallback: Option<String>) -> Reader {
         Reader {
             source: source.clone(),
             opts,
-            demux,
-            decoder,
-            time_base,
-            info,
+            demux: input.demux,
+            decoder: input.decoder,
+            time_base: input.time_base,
+            info: input.info,
             fallback,
             frame: ff::frame::Video::empty(),
             rgb: ff::frame::Video::empty(),
@@ -537,10 +518,7 @@ impl Reader {
             stream.close();
         }
         let f = open_ffmpeg(&self.source, &self.opts)?;
-        self.demux = Demux::Ffmpeg {
-            input: f.input,
-            stream: f.stream,
-        };
+        self.demux = f.demux;
         self.decoder = f.decoder;
         self.time_base = f.time_base;
         self.info = StreamInfo {
