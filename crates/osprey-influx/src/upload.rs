@@ -49,17 +49,13 @@ impl Target {
     }
 
     fn request(&self, agent: &ureq::Agent, body: &[u8]) -> Result<(), String> {
-        let enc = |s: &str| -> String {
-            s.bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect()
-        };
+        // Everything but RFC 3986's unreserved characters.
+        const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~');
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, RESERVED).to_string();
         let req = match self {
             Target::V2 {
                 url,

@@ -1,5 +1,5 @@
-//! Real servers for camera tests, started on free loopback ports and killed on drop: the RTSP
-//! server script (GStreamer), redis-server, mosquitto.
+//! Real servers for tests, started on loopback ports and killed on drop: the RTSP server script
+//! (GStreamer), redis-server, mosquitto here; any other ([`Daemon::spawn`], [`wait_http`]).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -16,6 +16,21 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Starts `cmd` (output discarded) as the daemon listening on `port`; `dir` is removed
+    /// with it.
+    pub fn spawn(
+        cmd: &mut Command,
+        port: u16,
+        dir: Option<std::path::PathBuf>,
+    ) -> std::io::Result<Daemon> {
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        Ok(Daemon {
+            child: Some(child),
+            port,
+            _dir: dir,
+        })
+    }
+
     /// Kills it now (SIGKILL), as a crash or power cut would.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -49,6 +64,18 @@ impl Drop for Daemon {
             let _ = std::fs::remove_dir_all(d);
         }
     }
+}
+
+/// Whether `GET path` on the loopback `port` answers `status` within `within`.
+pub fn wait_http(port: u16, path: &str, status: u16, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if crate::net::http_get(port, path).is_some_and(|(s, _)| s == status) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
 
 fn wait_port(port: u16, what: &str) {
@@ -99,8 +126,8 @@ pub fn rtsp_server(file: &Path, port: u16, loops: u32, auth: Option<&str>) -> Da
 /// redis-server without persistence on a free port.
 pub fn redis() -> Daemon {
     let port = crate::net::free_port();
-    let child = Command::new("redis-server")
-        .args([
+    let redis = Daemon::spawn(
+        Command::new("redis-server").args([
             "--port",
             &port.to_string(),
             "--bind",
@@ -109,17 +136,13 @@ pub fn redis() -> Daemon {
             "",
             "--appendonly",
             "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start redis-server");
-    wait_port(port, "redis-server");
-    Daemon {
-        child: Some(child),
+        ]),
         port,
-        _dir: None,
-    }
+        None,
+    )
+    .expect("start redis-server");
+    wait_port(port, "redis-server");
+    redis
 }
 
 /// mosquitto (anonymous, loopback only) on a free port.
@@ -133,19 +156,14 @@ pub fn mosquitto() -> Daemon {
         format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
     )
     .expect("conf");
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mosquitto");
-    wait_port(port, "mosquitto");
-    Daemon {
-        child: Some(child),
+    let mosquitto = Daemon::spawn(
+        Command::new("mosquitto").arg("-c").arg(&conf),
         port,
-        _dir: Some(dir),
-    }
+        Some(dir),
+    )
+    .expect("start mosquitto");
+    wait_port(port, "mosquitto");
+    mosquitto
 }
 
 /// Whether the RTSP test server can run: GStreamer's RTSP server for Python and ffmpeg/ffprobe

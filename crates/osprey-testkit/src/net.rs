@@ -27,15 +27,12 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, RESERVED).to_string()
 }
 
 /// Whether `tool` is on PATH; when not, prints the loud skip message for `test`.
@@ -49,4 +46,15 @@ pub fn require_tool(test: &str, tool: &str, package: &str) -> bool {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urlencode_keeps_only_unreserved_characters() {
+        assert_eq!(
+            super::urlencode("up{job=\"x\"} a/b~_.-é"),
+            "up%7Bjob%3D%22x%22%7D%20a%2Fb~_.-%C3%A9"
+        );
+    }
 }

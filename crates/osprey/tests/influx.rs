@@ -3,49 +3,30 @@
 //! free loopback port by the test.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use osprey_testkit::daemons::{wait_http, Daemon};
 use osprey_testkit::net::{free_port, http_get, require_tool};
 use osprey_testkit::server::{frigate_body, post_multipart, Server};
 
 const BIN: &str = env!("CARGO_BIN_EXE_osprey");
 
-struct Vm {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Vm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_vm(dir: &std::path::Path, port: u16) -> Option<Vm> {
-    let child = Command::new("victoria-metrics")
-        .args([
+fn start_vm(dir: &std::path::Path, port: u16) -> Option<Daemon> {
+    let vm = Daemon::spawn(
+        Command::new("victoria-metrics").args([
             "-storageDataPath",
             dir.to_str()?,
             "-httpListenAddr",
             &format!("127.0.0.1:{port}"),
             "-loggerLevel",
             "ERROR",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let vm = Vm { child, port };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if http_get(port, "/health").is_some_and(|(s, _)| s == 200) {
-            return Some(vm);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
+        ]),
+        port,
+        None,
+    )
+    .ok()?;
+    wait_http(port, "/health", 200, Duration::from_secs(30)).then_some(vm)
 }
 
 /// Samples of a series in VictoriaMetrics. Ingested points become visible to export after a
@@ -216,19 +197,7 @@ fn generated_points_reach_the_server_and_survive_an_outage() {
 }
 
 /// InfluxDB 1.6 from Debian (`influxd`), on free loopback ports, with one database `osprey`.
-struct Influx {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Influx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_influx(dir: &std::path::Path) -> Option<Influx> {
+fn start_influx(dir: &std::path::Path) -> Option<Daemon> {
     let (port, rpc) = (free_port(), free_port());
     std::fs::create_dir_all(dir).ok()?;
     let d = dir.display();
@@ -240,22 +209,17 @@ fn start_influx(dir: &std::path::Path) -> Option<Influx> {
     );
     let path = dir.join("influxdb.conf");
     std::fs::write(&path, conf).ok()?;
-    let child = Command::new("influxd")
-        .args(["run", "-config", path.to_str()?])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let db = Influx { child, port };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if http_get(port, "/ping").is_some_and(|(s, _)| s == 204) {
-            let (s, _) = http_get(port, "/query?q=CREATE%20DATABASE%20osprey")?;
-            return (s == 200).then_some(db);
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let db = Daemon::spawn(
+        Command::new("influxd").args(["run", "-config", path.to_str()?]),
+        port,
+        None,
+    )
+    .ok()?;
+    if !wait_http(port, "/ping", 204, Duration::from_secs(30)) {
+        return None;
     }
-    None
+    let (s, _) = http_get(port, "/query?q=CREATE%20DATABASE%20osprey")?;
+    (s == 200).then_some(db)
 }
 
 /// One line-protocol line taken apart: (series key, field names, timestamp).

@@ -3,25 +3,14 @@
 //! Prometheus' own HTTP API.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use osprey_testkit::daemons::{wait_http, Daemon};
 use osprey_testkit::net::{free_port, http_get, require_tool, urlencode};
 use osprey_testkit::server::{frigate_body, post_multipart, Server};
 
 const BIN: &str = env!("CARGO_BIN_EXE_osprey");
-
-struct Prom {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Prom {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs an instant query; returns (status field, result array).
 fn query(port: u16, q: &str) -> (String, Vec<serde_json::Value>) {
@@ -34,7 +23,7 @@ fn query(port: u16, q: &str) -> (String, Vec<serde_json::Value>) {
     )
 }
 
-fn start_prometheus(dir: &std::path::Path, target: std::net::SocketAddr) -> Option<Prom> {
+fn start_prometheus(dir: &std::path::Path, target: std::net::SocketAddr) -> Option<Daemon> {
     std::fs::create_dir_all(dir).ok()?;
     let port = free_port();
     let conf = dir.join("prometheus.yml");
@@ -45,26 +34,18 @@ fn start_prometheus(dir: &std::path::Path, target: std::net::SocketAddr) -> Opti
         ),
     )
     .ok()?;
-    let child = Command::new("prometheus")
-        .args([
+    let prom = Daemon::spawn(
+        Command::new("prometheus").args([
             &format!("--config.file={}", conf.display()),
             &format!("--storage.tsdb.path={}", dir.join("data").display()),
             &format!("--web.listen-address=127.0.0.1:{port}"),
             "--log.level=error",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let p = Prom { child, port };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if http_get(port, "/-/ready").is_some_and(|(s, _)| s == 200) {
-            return Some(p);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
+        ]),
+        port,
+        None,
+    )
+    .ok()?;
+    wait_http(port, "/-/ready", 200, Duration::from_secs(30)).then_some(prom)
 }
 
 /// Metric names a PromQL expression refers to.
