@@ -153,6 +153,11 @@ def add_cameras(args, port, n, rtsp_port):
         http("POST", f"http://127.0.0.1:{port}/api/cameras", json.dumps(spec).encode())
 
 
+def remove_cameras(port, n):
+    for i in range(n):
+        http("DELETE", f"http://127.0.0.1:{port}/api/cameras/cam{i}")
+
+
 def measure(args, port, n, rtsp_port, pids):
     add_cameras(args, port, n, rtsp_port)
     time.sleep(args.warmup)
@@ -177,8 +182,7 @@ def measure(args, port, n, rtsp_port, pids):
     split = {k: (s1.get(k, 0) - s0.get(k, 0)) / dt for k in s1}
     ok = all(p["connected"] and p["decoded_fps"] >= 9.5 and p["detected_fps"] >= 4.75 and p["dropped"] == 0
              for p in per)
-    for i in range(n):
-        http("DELETE", f"http://127.0.0.1:{port}/api/cameras/cam{i}")
+    remove_cameras(port, n)
     return {"cameras": n, "sustained": ok, "window_s": round(dt, 1),
             "cpu_cores_busy": round(cpu / dt, 2),
             "mean_batch": mean_batch(m0, m1),
@@ -252,8 +256,7 @@ def main():
             http_run = loadgen(args.bin, port, image, 150, 5)
             c1 = cameras(port)
             drops = sum(c1[c]["frames"]["dropped"] - c0[c]["frames"]["dropped"] for c in c1)
-            for i in range(n):
-                http("DELETE", f"http://127.0.0.1:{port}/api/cameras/cam{i}")
+            remove_cameras(port, n)
             results.setdefault("http_with_cameras_runs", []).append(
                 {"cameras": n, "http": http_run, "camera_drops_during_http": drops})
             print(json.dumps({"http_with_cameras": n, "p50_ms": http_run.get("p50_ms"),

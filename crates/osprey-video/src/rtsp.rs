@@ -175,16 +175,18 @@ fn classify(e: &retina::Error, url: &str, during: &str) -> Setup {
     }
 }
 
+/// Whether retina failed on the connection itself. Its error exposes no kind and no source
+/// chain besides the response status, so this reads the message's fixed prefixes.
 fn is_network(e: &retina::Error) -> bool {
-    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = src {
-        if s.is::<std::io::Error>() {
-            return true;
-        }
-        src = s.source();
-    }
     let text = e.to_string();
-    text.contains("Unable to connect") || text.contains("Connection refused")
+    [
+        "Unable to connect",
+        "Error reading from RTSP peer",
+        "Error writing to RTSP peer",
+        "Timeout",
+    ]
+    .iter()
+    .any(|p| text.starts_with(p))
 }
 
 type Ready = Result<(StreamInfo, u32), Setup>;
