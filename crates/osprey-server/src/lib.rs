@@ -289,7 +289,9 @@ pub async fn serve(
                 let Some((stream, peer, permit)) = c else { break };
                 let svc = TowerToHyperService::new(router.clone());
                 let mut builder = hyper::server::conn::http1::Builder::new();
-                builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true).max_buf_size(64 * 1024);
+                // half_close: a client that shuts down its write side after the request
+                // (HTTP/1.0-style tools, `nc -N`, camera firmwares) still gets its answer.
+                builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true).half_close(true).max_buf_size(64 * 1024);
                 let conn = builder.serve_connection(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {

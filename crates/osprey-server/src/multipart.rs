@@ -1,7 +1,8 @@
 //! A strict, bounded `multipart/form-data` parser over a fully buffered body.
 //!
 //! Only what detection needs: the first part named `image` (any filename, with or without a part
-//! `Content-Type`) and small text fields (`api_key`, `min_confidence`, `max_detections`). Parts
+//! `Content-Type`) and small text fields (`api_key`, `min_confidence`, `max_detections`), before
+//! or after the image. Parts
 //! are delimited by `CRLF--boundary` (a bare `LF--boundary` is accepted too, as some clients
 //! send); the body must end with the closing delimiter `--boundary--`. Header blocks are limited
 //! in size and count so a flood of part headers costs nothing.
@@ -91,8 +92,10 @@ fn disposition_param<'h>(header: &'h str, key: &str) -> Option<&'h str> {
     None
 }
 
-/// Parses `body` with `boundary`. Stops at the first `image` part once its closing delimiter is
-/// seen, like the Python server, but still requires that delimiter.
+/// Parses `body` with `boundary`: every part up to the closing delimiter, so fields count
+/// wherever they stand in the form (DeepStack reads the whole form; curl users put the image
+/// first). The first part named `image` is the image (later ones are ignored, as in the Python
+/// server); for other fields the first occurrence wins.
 pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Form<'a>, MultipartError> {
     let dash = format!("--{boundary}");
     let finder = memmem::Finder::new(dash.as_bytes());
@@ -169,17 +172,6 @@ pub fn parse<'a>(body: &'a [u8], boundary: &str) -> Result<Form<'a>, MultipartEr
             }
         }
         pos = next + dash.len();
-        if form.image.is_some() {
-            // Later parts are ignored, as the Python server does, but the form must be closed.
-            let close = format!("{dash}--");
-            let closed = body[pos..].starts_with(b"--")
-                || memmem::find(&body[pos..], close.as_bytes()).is_some();
-            return if closed {
-                Ok(form)
-            } else {
-                Err(MultipartError::Unterminated)
-            };
-        }
     }
 }
 
@@ -223,6 +215,18 @@ mod tests {
         let form = parse(body, "B").expect("ok");
         assert_eq!(form.image, Some(&b"ONE"[..]));
         assert_eq!(form.field("min_confidence"), Some("0.6"));
+    }
+
+    #[test]
+    fn fields_after_the_image_are_read() {
+        let body = b"--B\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n\r\nONE\r\n--B\r\nContent-Disposition: form-data; name=\"min_confidence\"\r\n\r\n0.8\r\n--B\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nTWO\r\n--B\r\nContent-Disposition: form-data; name=\"api_key\"\r\n\r\nsecret\r\n--B\r\nContent-Disposition: form-data; name=\"min_confidence\"\r\n\r\n0.1\r\n--B--\r\n";
+        let form = parse(body, "B").expect("ok");
+        assert_eq!(form.image, Some(&b"ONE"[..]));
+        assert_eq!(form.field("min_confidence"), Some("0.8"));
+        assert_eq!(form.field("api_key"), Some("secret"));
+        // A part after the image that never ends still makes the form unterminated.
+        let open = b"--B\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nONE\r\n--B\r\nContent-Disposition: form-data; name=\"api_key\"\r\n\r\nsecret";
+        assert_eq!(parse(open, "B"), Err(MultipartError::Unterminated));
     }
 
     #[test]

@@ -149,6 +149,22 @@ impl Server {
         }
     }
 
+    /// Sends raw bytes on a new connection, then shuts down the write side (`shutdown(SHUT_WR)`,
+    /// as HTTP/1.0-style tools, `nc -N` and some camera firmwares do) and reads one response.
+    pub fn try_request_half_closed(&self, raw: &[u8]) -> std::io::Result<Response> {
+        let mut s = TcpStream::connect(self.addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        s.write_all(raw)?;
+        // The server may have answered and closed already (an early 400 for bad headers):
+        // then there is nothing left to shut down, and the answer is still there to read.
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        if raw.starts_with(b"HEAD ") {
+            read_head_response(&mut s)
+        } else {
+            read_response(&mut s)
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status (None: killed by a signal).
     pub fn terminate(mut self) -> Option<i32> {
         let child = self.child.as_mut()?;

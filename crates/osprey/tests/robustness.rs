@@ -75,6 +75,40 @@ fn form(parts: &[Vec<u8>]) -> Vec<u8> {
     b
 }
 
+/// Checks one answer against what its case must produce.
+fn check(s: &Server, name: &str, expect: &Expect, got: std::io::Result<Response>) {
+    match (expect, got) {
+        (Expect::Json(status, success), Ok(r)) => {
+            assert_eq!(
+                r.status,
+                *status,
+                "{name}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            assert_eq!(r.json()["success"], *success, "{name}");
+        }
+        (Expect::Failed(code), Ok(r)) => {
+            assert_eq!(
+                r.status,
+                200,
+                "{name}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            let j = r.json();
+            assert_eq!(j["success"], false, "{name}: {j}");
+            assert_eq!(j["predictions"], serde_json::json!([]), "{name}");
+            assert_eq!(j["code"], *code, "{name}: {j}");
+        }
+        (Expect::Protocol(status), Ok(r)) => assert!(
+            r.status == *status || r.status == 400,
+            "{name}: status {}",
+            r.status
+        ),
+        (Expect::Protocol(_), Err(_)) => {} // closed by the HTTP layer
+        (_, Err(e)) => panic!("{name}: {e}\n{}", s.log_text()),
+    }
+}
+
 #[test]
 fn malformed_request_corpus() {
     let Some((shared, _)) = osprey_testkit::require_model_env("malformed_request_corpus") else {
@@ -221,37 +255,11 @@ fn malformed_request_corpus() {
             );
         }
         for (name, raw, expect) in &cases {
-            let got = s.try_request(raw);
-            match (expect, got) {
-                (Expect::Json(status, success), Ok(r)) => {
-                    assert_eq!(
-                        r.status,
-                        *status,
-                        "{name}: {}",
-                        String::from_utf8_lossy(&r.body)
-                    );
-                    assert_eq!(r.json()["success"], *success, "{name}");
-                }
-                (Expect::Failed(code), Ok(r)) => {
-                    assert_eq!(
-                        r.status,
-                        200,
-                        "{name}: {}",
-                        String::from_utf8_lossy(&r.body)
-                    );
-                    let j = r.json();
-                    assert_eq!(j["success"], false, "{name}: {j}");
-                    assert_eq!(j["predictions"], serde_json::json!([]), "{name}");
-                    assert_eq!(j["code"], *code, "{name}: {j}");
-                }
-                (Expect::Protocol(status), Ok(r)) => assert!(
-                    r.status == *status || r.status == 400,
-                    "{name}: status {}",
-                    r.status
-                ),
-                (Expect::Protocol(_), Err(_)) => {} // closed by the HTTP layer
-                (_, Err(e)) => panic!("{name}: {e}\n{}", s.log_text()),
-            }
+            // Every case twice: from a normal client, and from one that half-closes
+            // (shutdown(SHUT_WR)) after writing it, which must get the same answer.
+            check(&s, name, expect, s.try_request(raw));
+            let half = format!("{name} (half-closed)");
+            check(&s, &half, expect, s.try_request_half_closed(raw));
             if round == 0 {
                 eprintln!("ok: {name}");
             }
@@ -260,7 +268,7 @@ fn malformed_request_corpus() {
     }
     let rss_after = rss_kib(s.pid());
     eprintln!(
-        "corpus: {} cases x 4 passes in {:.1} s; RSS after pass 1 {} KiB, after pass 4 {} KiB ({:+.1} %)",
+        "corpus: {} cases x 2 clients (normal, half-closing) x 4 passes in {:.1} s; RSS after pass 1 {} KiB, after pass 4 {} KiB ({:+.1} %)",
         cases.len(),
         started.elapsed().as_secs_f64(),
         rss_before,
