@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     if boundary.is_empty() {
         return;
     }
-    if let Ok(form) = osprey_server::multipart::parse(body, &boundary) {
+    if let Ok(form) = osprey_api::multipart::parse(body, &boundary) {
         if let Some(img) = form.image {
             let start = body.as_ptr() as usize;
             let p = img.as_ptr() as usize;
@@ -19,6 +19,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let header = String::from_utf8_lossy(data);
-    let _ = osprey_server::multipart::boundary(&header);
-    let _ = osprey_server::multipart::mime_type(&header);
+    let _ = osprey_api::multipart::boundary(&header);
+    let _ = osprey_api::multipart::mime_type(&header);
 });

@@ -1,7 +1,19 @@
-//! Foundations shared by every Osprey crate.
+//! Foundations shared by every Osprey crate: error kinds, the stop token, the clock.
 //!
 //! Library errors are `thiserror` enums; each exposes an [`ErrorKind`] through [`Kinded`], and the
 //! HTTP layer maps a kind to a status code in exactly one place (`osprey` server's `ApiError`).
+
+mod clock;
+mod shutdown;
+
+pub use clock::{rfc3339, unix_now, Clock, RealClock, SimClock};
+pub use shutdown::{Cancelled, Shutdown};
+
+/// Locks a mutex, taking the data even if a thread panicked while holding it (the state a
+/// panicking request left behind is still the best state there is; the server must not stop).
+pub fn lock<T: ?Sized>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// A coarse classification of failures, modelled on gRPC status codes.
 ///

@@ -7,6 +7,7 @@
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
 mod decode;
+pub mod draw;
 pub mod letterbox;
 pub mod resize;
 

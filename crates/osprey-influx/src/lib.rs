@@ -245,6 +245,12 @@ fn commit(conn: &mut rusqlite::Connection, lines: &[String]) -> rusqlite::Result
     tx.commit()
 }
 
+impl osprey_base::Kinded for CacheError {
+    fn kind(&self) -> osprey_base::ErrorKind {
+        osprey_base::ErrorKind::Unavailable
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,52 @@ pub fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
     out
 }
 
+/// 1–4 random edits of `input`: flipped bytes, truncation, inserted tokens that parsers care
+/// about (boundaries, line breaks, quotes), deleted ranges, duplicated chunks, appended bytes.
+pub fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
+    let mut v = input.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        match rng.below(6) {
+            0 if !v.is_empty() => {
+                let i = rng.below(v.len());
+                v[i] = rng.next_u64() as u8;
+            }
+            1 if !v.is_empty() => {
+                let i = rng.below(v.len());
+                v.truncate(i);
+            }
+            2 => {
+                let i = rng.below(v.len() + 1);
+                let tok: &[u8] = [
+                    &b"--b"[..],
+                    b"\r\n",
+                    b"\n",
+                    b"--",
+                    b"\"",
+                    b";",
+                    b"name=\"image\"",
+                    b"\r\n\r\n",
+                ][rng.below(8)];
+                v.splice(i..i, tok.iter().copied());
+            }
+            3 if v.len() > 2 => {
+                let a = rng.below(v.len());
+                let b = rng.below(v.len());
+                let (a, b) = (a.min(b), a.max(b));
+                v.drain(a..b);
+            }
+            4 if !v.is_empty() => {
+                let i = rng.below(v.len());
+                let chunk: Vec<u8> = v[i..(i + rng.below(32)).min(v.len())].to_vec();
+                let j = rng.below(v.len() + 1);
+                v.splice(j..j, chunk);
+            }
+            _ => v.push(rng.next_u64() as u8),
+        }
+    }
+    v
+}
+
 /// A small deterministic PRNG (xorshift64*), so mutation tests reproduce.
 #[derive(Debug, Clone)]
 pub struct Rng(pub u64);

@@ -12,6 +12,8 @@
 //! Every failure is a [`VideoError`] with a [`VideoError::kind`] short enough for a status page.
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
+mod input;
+mod options;
 mod reader;
 mod rtsp;
 mod source;
@@ -109,4 +111,18 @@ pub fn init() {
 pub fn ffmpeg_version() -> String {
     let v = ff::format::version();
     format!("libavformat {}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff)
+}
+
+impl osprey_base::Kinded for VideoError {
+    fn kind(&self) -> osprey_base::ErrorKind {
+        use osprey_base::ErrorKind as K;
+        match self {
+            VideoError::BadUrl { .. } => K::InvalidArgument,
+            VideoError::Auth { .. } => K::FailedPrecondition,
+            VideoError::NoVideo { .. } => K::NotFound,
+            VideoError::Open { .. } | VideoError::Read { .. } | VideoError::Corrupt { .. } => {
+                K::Unavailable
+            }
+        }
+    }
 }

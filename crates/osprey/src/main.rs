@@ -1,6 +1,7 @@
 //! `osprey`: an edge-AI vision server. One binary, one subcommand per job.
 use clap::{Parser, Subcommand};
 
+mod app;
 mod cmds;
 mod common;
 
@@ -35,7 +36,7 @@ enum Command {
 
 /// Rewrites the command line for the Python server's users: `osprey --flagfile=...` means
 /// `osprey serve --flagfile=...`, and serve's flags go through absl-style normalisation.
-fn normalized_args() -> Result<Vec<String>, osprey_server::flags::FlagError> {
+fn normalized_args() -> Result<Vec<String>, osprey_config::flags::FlagError> {
     let mut args: Vec<String> = std::env::args().collect();
     let first = args.get(1).map(String::as_str).unwrap_or("");
     let passthrough = ["-h", "--help", "-V", "--version", "help"];
@@ -46,11 +47,11 @@ fn normalized_args() -> Result<Vec<String>, osprey_server::flags::FlagError> {
         .iter()
         .position(|a| a == "serve" || a == "check-config")
     {
-        let tail = osprey_server::flags::normalize(&args[pos + 1..])?;
+        let tail = osprey_config::flags::normalize(&args[pos + 1..])?;
         args.truncate(pos + 1);
         args.extend(tail);
     } else if let Some(pos) = args.iter().position(|a| a == "upload-metrics") {
-        let tail = osprey_server::flags::expand_flagfiles(&args[pos + 1..])?;
+        let tail = osprey_config::flags::expand_flagfiles(&args[pos + 1..])?;
         args.truncate(pos + 1);
         args.extend(tail);
     }

@@ -69,7 +69,7 @@ struct JsonlLine<'a> {
 #[derive(Serialize)]
 struct DeepstackLine {
     success: bool,
-    predictions: Vec<osprey_server::api::Prediction>,
+    predictions: Vec<osprey_api::deepstack::Prediction>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -151,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         .unwrap_or((0, 0));
                     serde_json::to_string(&DeepstackLine {
                         success: error.is_none(),
-                        predictions: osprey_server::api::to_predictions(&dets, info, w, h),
+                        predictions: osprey_api::deepstack::to_predictions(&dets, info, w, h),
                         error,
                     })?
                 }

@@ -1,20 +1,21 @@
 //! `osprey serve` and `osprey check-config`.
 //!
 //! Flags are the Osprey names; the Python server's names, absl booleans and `--flagfile` are
-//! rewritten to them first (`osprey_server::flags`). Configuration layers: defaults < `--config`
+//! rewritten to them first (`osprey_config::flags`). Configuration layers: defaults < `--config`
 //! TOML file < environment (`OSPREY_*`, DeepStack's `MODE`, `API-KEY`, `PORT`,
 //! `MODELSTORE-DETECTION`) < flags.
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use osprey_config::{ServeConfig, Settings};
 use osprey_detect::Provider;
-use osprey_server::{ServeConfig, Settings};
 
 fn parse_bool(v: &str) -> Result<bool, String> {
-    osprey_server::flags::parse_bool("flag", v).map_err(|e| e.to_string())
+    osprey_config::flags::parse_bool("flag", v).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -133,7 +134,7 @@ pub struct Args {
     /// A camera to analyse, `ID=URL` (repeatable; replaces the config file's cameras; more
     /// settings per camera in the TOML file or over POST /api/cameras).
     #[arg(long = "camera", value_parser = parse_camera)]
-    pub cameras: Vec<osprey_server::cameras::CameraSpec>,
+    pub cameras: Vec<osprey_pipeline::CameraSpec>,
     /// Redis URL for per-frame metadata (`redis://host:port`), stream `osprey:frames`.
     #[arg(long)]
     pub redis_url: Option<String>,
@@ -148,23 +149,23 @@ pub struct Args {
     pub events_db: Option<PathBuf>,
 }
 
-fn parse_camera(v: &str) -> Result<osprey_server::cameras::CameraSpec, String> {
+fn parse_camera(v: &str) -> Result<osprey_pipeline::CameraSpec, String> {
     let (id, url) = v
         .split_once('=')
         .ok_or_else(|| format!("{v:?} is not ID=URL"))?;
-    Ok(osprey_server::cameras::CameraSpec {
+    Ok(osprey_pipeline::CameraSpec {
         id: id.trim().to_string(),
         url: url.trim().to_string(),
         ..Default::default()
     })
 }
 
-fn mqtt_spec(hostport: &str, prefix: Option<&str>) -> osprey_server::cameras::publish::MqttSpec {
+fn mqtt_spec(hostport: &str, prefix: Option<&str>) -> osprey_sinks::MqttSpec {
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_string(), p.parse().unwrap_or(1883)),
         _ => (hostport.to_string(), 1883),
     };
-    osprey_server::cameras::publish::MqttSpec {
+    osprey_sinks::MqttSpec {
         host,
         port,
         prefix: prefix.unwrap_or("osprey").to_string(),
@@ -214,14 +215,11 @@ impl Args {
             max_connections: self.max_connections,
             warmup_image: self.warmup_image.clone(),
             cameras: (!self.cameras.is_empty()).then(|| self.cameras.clone()),
-            redis: self
-                .redis_url
-                .as_ref()
-                .map(|url| osprey_server::cameras::publish::RedisSpec {
-                    url: url.clone(),
-                    stream: "osprey:frames".into(),
-                    maxlen: 10_000,
-                }),
+            redis: self.redis_url.as_ref().map(|url| osprey_sinks::RedisSpec {
+                url: url.clone(),
+                stream: "osprey:frames".into(),
+                maxlen: 10_000,
+            }),
             mqtt: self
                 .mqtt
                 .as_deref()
@@ -288,15 +286,15 @@ pub fn run(args: Args, log: Option<&str>) -> anyhow::Result<ExitCode> {
             problems.join("\n  - ")
         );
     }
-    let listen = cfg.listen.clone();
+    let listen = cfg.api.listen.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("osprey-http")
         .build()
         .context("starting the async runtime")?;
-    let upload_flagfile = cfg.metrics_upload_flagfile.clone();
-    let server_cache = cfg.metrics_cache.clone();
-    let state = osprey_server::start(cfg)?;
+    let upload_flagfile = cfg.metrics.metrics_upload_flagfile.clone();
+    let server_cache = cfg.metrics.metrics_cache.clone();
+    let app = crate::app::start(&cfg)?;
     let uploader = match &upload_flagfile {
         Some(f) => Some(super::upload::InProcess::start(f, &server_cache)?),
         None => None,
@@ -310,11 +308,12 @@ pub fn run(args: Args, log: Option<&str>) -> anyhow::Result<ExitCode> {
             tracing::info!(address = %l.local_addr().unwrap_or(*addr), "listening");
             listeners.push(l);
         }
-        osprey_server::serve(
+        osprey_api::serve(
             listeners,
-            state,
-            osprey_server::shutdown_signal(),
+            Arc::clone(&app.state),
+            osprey_api::shutdown_signal(),
             Duration::from_secs(30),
+            app.stopper(),
         )
         .await;
         Ok::<_, anyhow::Error>(())

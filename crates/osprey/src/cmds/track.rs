@@ -148,7 +148,9 @@ pub fn track_rows(dets: &[Row], cfg: TrackerConfig) -> Vec<Row> {
     out
 }
 
-/// Decodes `source`, detects on every frame and tracks; MOT rows in source pixels, frames 1-based.
+/// Decodes `source`, detects on every frame and tracks with the camera pipeline's own stage
+/// (letterbox → the model's worker, camera lane → ByteTrack); MOT rows in source pixels,
+/// frames 1-based.
 fn track_source(args: &Args, source: &str) -> anyhow::Result<(Vec<Row>, f64)> {
     let src = osprey_video::Source::parse(source)?;
     let mut reader = osprey_video::Reader::open(
@@ -160,7 +162,7 @@ fn track_source(args: &Args, source: &str) -> anyhow::Result<(Vec<Row>, f64)> {
     )?;
     let info = reader.info().clone();
     let frame_rate = args.frame_rate.or(info.fps).unwrap_or(30.0);
-    let mut detector = args.model.load()?;
+    let detector = args.model.load()?;
     let params = osprey_detect::DetectParams {
         conf: args.conf,
         iou: args.iou,
@@ -169,7 +171,20 @@ fn track_source(args: &Args, source: &str) -> anyhow::Result<(Vec<Row>, f64)> {
     };
     let cfg = args.tracker.config(frame_rate);
     tracing::info!(source = %src.redacted(), codec = %info.codec, width = info.width, height = info.height, frame_rate, ?cfg, "tracking a video");
-    let mut tracker = ByteTrack::new(cfg);
+    let batch_sizes = prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
+        "batch_size",
+        "images per inference run",
+    ))?;
+    let batching = osprey_infer::BatchConfig {
+        queue_capacity: 4,
+        camera_capacity: 4,
+        max_batch: 1,
+        camera_max_batch: 1,
+        batch_wait: std::time::Duration::ZERO,
+    };
+    let model = osprey_infer::worker::spawn("track", detector, batching, None, batch_sizes)?;
+    let mut stage = osprey_pipeline::Stage::new("video", model, params, cfg);
+    let stop = osprey_base::Shutdown::new();
     let mut out = Vec::new();
     let started = std::time::Instant::now();
     let mut frames = 0u64;
@@ -178,18 +193,25 @@ fn track_source(args: &Args, source: &str) -> anyhow::Result<(Vec<Row>, f64)> {
             break;
         }
         let img = reader.rgb()?;
-        let dets: Vec<Detection> = detector
-            .detect(&img, &params)?
-            .0
-            .iter()
-            .map(osprey_server::cameras::to_track)
-            .collect();
-        for tr in tracker.update(&dets) {
+        let input = osprey_pipeline::StageInput {
+            seq: frames + 1,
+            frame: f.index,
+            pts: f.pts,
+            wall: osprey_base::unix_now(),
+            img: &img,
+        };
+        let (result, _) = stage.process(input, &stop)?;
+        for o in &result.objects {
             out.push(Row {
                 frame: (f.index + 1) as u32,
-                id: tr.id as i64,
-                bbox: tr.bbox,
-                score: tr.score,
+                id: o.track_id as i64,
+                bbox: osprey_track::BBox {
+                    x1: o.bbox[0],
+                    y1: o.bbox[1],
+                    x2: o.bbox[2],
+                    y2: o.bbox[3],
+                },
+                score: o.confidence,
             });
         }
         frames += 1;

@@ -133,7 +133,7 @@ impl InProcess {
         flagfile: &std::path::Path,
         server_cache: &std::path::Path,
     ) -> anyhow::Result<InProcess> {
-        let expanded = osprey_server::flags::expand_flagfiles(&[format!(
+        let expanded = osprey_config::flags::expand_flagfiles(&[format!(
             "--flagfile={}",
             flagfile.display()
         )])?;
@@ -201,7 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build();
             if let Ok(rt) = rt {
-                rt.block_on(osprey_server::shutdown_signal());
+                rt.block_on(osprey_api::shutdown_signal());
             }
             s.store(true, Ordering::SeqCst);
         })?;

@@ -1,0 +1,523 @@
+//! `POST /v1/vision/detection` and `/v1/vision/custom/{model}`: the DeepStack contract, the
+//! Python server's header checks and error shapes, then decode → letterbox → the model's HTTP
+//! lane → DeepStack JSON.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use osprey_detect::{DetectParams, Detection};
+use osprey_image::DecodeLimits;
+use osprey_infer::SubmitError;
+
+use crate::deepstack::{request_id, summary, to_predictions, DetectionResponse};
+use crate::error::ApiError;
+use crate::influx::{emit_influx, Trace};
+use crate::multipart;
+use crate::state::AppState;
+use crate::status::InferenceMs;
+
+pub(crate) async fn detect_default(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let model = state.models.default_name().to_string();
+    let mut trace = Trace::default();
+    let result = detect(&state, &model, &q, &headers, body, &mut trace).await;
+    respond(result, &state, &model, &trace)
+}
+
+pub(crate) async fn detect_custom(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut trace = Trace::default();
+    let result = detect(&state, &model, &q, &headers, body, &mut trace).await;
+    respond(result, &state, &model, &trace)
+}
+
+fn respond(
+    result: Result<(DetectionResponse, u64), ApiError>,
+    state: &AppState,
+    model: &str,
+    trace: &Trace,
+) -> Response {
+    let t = Instant::now();
+    let (resp, status, preds) = match result {
+        Ok((body, inference_ms)) => {
+            state.counters.ok.fetch_add(1, Ordering::Relaxed);
+            if state.config.log_responses {
+                tracing::info!(target: "osprey::response", body = %serde_json::to_string(&body).unwrap_or_default(), "response");
+            }
+            let preds = state.influx.is_some().then(|| body.predictions.clone());
+            let mut resp = Json(body).into_response();
+            resp.extensions_mut().insert(InferenceMs(inference_ms));
+            (resp, StatusCode::OK, preds)
+        }
+        Err(e) => {
+            match &e {
+                ApiError::Detection { .. } => state.counters.failed.fetch_add(1, Ordering::Relaxed),
+                _ => state.counters.refused.fetch_add(1, Ordering::Relaxed),
+            };
+            let status = e.status();
+            (e.into_response(), status, None)
+        }
+    };
+    emit_influx(
+        state,
+        model,
+        trace,
+        status,
+        preds.as_deref(),
+        t.elapsed().as_nanos() as u64,
+    );
+    resp
+}
+
+fn header_error(message: String) -> ApiError {
+    ApiError::Header {
+        class: "AssertionError",
+        message,
+    }
+}
+
+fn param<'a>(
+    name: &str,
+    query: &'a HashMap<String, String>,
+    form: Option<&'a multipart::Form<'_>>,
+) -> Option<&'a str> {
+    form.and_then(|f| f.field(name))
+        .or_else(|| query.get(name).map(String::as_str))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// DeepStack's `min_confidence`: default from config; below 0.1 raised to 0.1; above 1 or not a
+/// number is an error.
+fn min_confidence(raw: Option<&str>, default: f32) -> Result<f32, ApiError> {
+    let Some(raw) = raw else { return Ok(default) };
+    let v: f32 = raw
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("min_confidence {raw:?} is not a number")))?;
+    if !v.is_finite() || v > 1.0 {
+        return Err(ApiError::BadRequest(format!(
+            "min_confidence {raw} must be between 0 and 1"
+        )));
+    }
+    Ok(v.max(0.1))
+}
+
+fn check_api_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    form: Option<&multipart::Form<'_>>,
+) -> Result<(), ApiError> {
+    let Some(expected) = &state.config.api_key else {
+        return Ok(());
+    };
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::trim))
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        });
+    let given = param("api_key", query, form).or(from_header);
+    match given {
+        Some(k) if constant_time_eq(k.as_bytes(), expected.0.as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::Unauthorized("the API key is not valid".into())),
+        None => Err(ApiError::Unauthorized(
+            "an API key is required (form field api_key, Authorization: Bearer, or X-API-Key)"
+                .into(),
+        )),
+    }
+}
+
+/// Checks the API key of a non-detection route (cameras, events): query `api_key`,
+/// `Authorization: Bearer`, or `X-API-Key`.
+pub(crate) fn auth(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<(), ApiError> {
+    check_api_key(state, headers, q, None)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reads the body into one buffer (sized from Content-Length when given), at most `limit`
+/// bytes, within `timeout`.
+async fn read_body(
+    body: Body,
+    expected: Option<usize>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    let collect = async move {
+        let mut body = body;
+        let mut buf = bytes::BytesMut::with_capacity(expected.unwrap_or(0).min(limit));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ApiError::Detection {
+                code: StatusCode::BAD_REQUEST,
+                message: format!("the request body could not be read: {e}"),
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(header_error(format!(
+                        "Expected content length to be at most {limit} bytes, got more"
+                    )));
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf.freeze())
+    };
+    tokio::time::timeout(timeout, collect)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::Detection {
+                code: StatusCode::REQUEST_TIMEOUT,
+                message: format!(
+                    "the request body did not arrive within {} ms",
+                    timeout.as_millis()
+                ),
+            })
+        })
+}
+
+enum Upload {
+    Multipart(String),
+    Raw,
+}
+
+/// The Python server's header checks, in its order.
+fn check_headers(headers: &HeaderMap, max_body: usize) -> Result<Upload, ApiError> {
+    let chunked = headers
+        .get(header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    match headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(v) => {
+            let n: u64 = v.trim().parse().map_err(|_| {
+                header_error(format!(
+                    "Expected Content-Length to be a number, got {v:?} instead"
+                ))
+            })?;
+            if n == 0 {
+                return Err(header_error(
+                    "Expected Content-Length to be greater than 0, got 0 instead".into(),
+                ));
+            }
+            if n > max_body as u64 {
+                return Err(header_error(format!(
+                    "Expected Content-Length to be at most {max_body}, got {n} instead"
+                )));
+            }
+        }
+        None if chunked => {}
+        None => {
+            return Err(header_error(
+                "Expected a Content-Length header, got none".into(),
+            ))
+        }
+    }
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| header_error("Expected a Content-Type header, got none".into()))?;
+    let mime = multipart::mime_type(ct);
+    if mime.starts_with("image/") || mime == "application/octet-stream" {
+        return Ok(Upload::Raw);
+    }
+    if mime != "multipart/form-data" {
+        return Err(header_error(format!(
+            "Expected mime type to be \"multipart/form-data\", got \"{mime}\" instead"
+        )));
+    }
+    multipart::boundary(ct)
+        .map(Upload::Multipart)
+        .ok_or_else(|| {
+            header_error(
+                "Expected a multipart boundary in the Content-Type header, got none".into(),
+            )
+        })
+}
+
+async fn detect(
+    state: &Arc<AppState>,
+    model_name: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Body,
+    trace: &mut Trace,
+) -> Result<(DetectionResponse, u64), ApiError> {
+    let received = Instant::now();
+    let cfg = &state.config;
+    let model = state
+        .models
+        .get(model_name)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "no model named {model_name:?}; GET /v1/vision/custom/list lists them"
+            ))
+        })?
+        .clone();
+    let upload = check_headers(headers, cfg.max_body_bytes);
+    trace.boundary_ns = Some(received.elapsed().as_nanos() as u64);
+    let upload = upload?;
+    let expected = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let body = read_body(
+        body,
+        expected,
+        cfg.max_body_bytes,
+        Duration::from_millis(cfg.body_timeout_ms),
+    )
+    .await?;
+    let form = match &upload {
+        Upload::Multipart(b) => {
+            Some(multipart::parse(&body, b).map_err(|e| ApiError::Detection {
+                code: StatusCode::BAD_REQUEST,
+                message: e.to_string(),
+            })?)
+        }
+        Upload::Raw => None,
+    };
+    let parsed = Instant::now();
+    trace.body_ns =
+        Some(parsed.duration_since(received).as_nanos() as u64 - trace.boundary_ns.unwrap_or(0));
+    check_api_key(state, headers, query, form.as_ref())?;
+    let conf = min_confidence(
+        param("min_confidence", query, form.as_ref()),
+        cfg.min_confidence,
+    )?;
+    let max_detections = match param("max_detections", query, form.as_ref()) {
+        Some(raw) => Some(raw.parse::<usize>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "max_detections {raw:?} is not a non-negative integer"
+            ))
+        })?),
+        None => cfg.max_detections,
+    };
+    let image: Bytes = match &form {
+        Some(f) => {
+            let part = f.image.ok_or_else(|| ApiError::Detection {
+                code: StatusCode::BAD_REQUEST,
+                message: "the form has no part named \"image\"".into(),
+            })?;
+            body.slice_ref(part)
+        }
+        None => body.clone(),
+    };
+    if image.is_empty() {
+        return Err(ApiError::Detection {
+            code: StatusCode::BAD_REQUEST,
+            message: "the image part is empty".into(),
+        });
+    }
+    trace.image_bytes = Some(image.len());
+    if image.len() > cfg.max_image_bytes {
+        return Err(ApiError::Detection {
+            code: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!(
+                "the image is {} bytes, over the limit of {} bytes",
+                image.len(),
+                cfg.max_image_bytes
+            ),
+        });
+    }
+    let deadline = received + Duration::from_millis(cfg.request_timeout_ms);
+    let timed_out = || ApiError::Detection {
+        code: StatusCode::GATEWAY_TIMEOUT,
+        message: format!(
+            "no result within the request timeout of {} ms",
+            cfg.request_timeout_ms
+        ),
+    };
+    // Decode and letterbox on the decode pool, a bounded number at a time.
+    let limits = DecodeLimits {
+        max_pixels: cfg.max_pixels,
+        max_bytes: cfg.max_image_bytes,
+    };
+    let pre = model.preprocessor().clone();
+    let decode_hist = state.metrics.stage("decode");
+    let job = state.decoders.run(move || {
+        let t = Instant::now();
+        let img = osprey_image::decode(&image, &limits)?;
+        let (w, h) = (img.width(), img.height());
+        let prepared = pre.prepare(&img);
+        decode_hist.observe(t.elapsed().as_secs_f64());
+        Ok::<_, osprey_image::DecodeError>((prepared, w, h))
+    });
+    let prepared = tokio::time::timeout_at(deadline.into(), job)
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::detection(&e))?;
+    let (prepared, width, height) = prepared;
+    let params = DetectParams {
+        conf,
+        ..DetectParams::default()
+    };
+    let rx = model.submit(prepared, params).map_err(|e| match e {
+        SubmitError::QueueFull(_) => {
+            state
+                .metrics
+                .queue_rejected
+                .with_label_values(&[model_name])
+                .inc();
+            ApiError::Busy(e.to_string())
+        }
+        SubmitError::Stopped(_) => ApiError::Unavailable(e.to_string()),
+    })?;
+    let out = tokio::time::timeout_at(deadline.into(), rx)
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|_| ApiError::Detection {
+            code: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "the inference worker dropped the request".into(),
+        })?
+        .map_err(|e| ApiError::detection(&e))?;
+    let responding = Instant::now();
+    trace.compute_ns = Some(responding.duration_since(parsed).as_nanos() as u64);
+    let m = &state.metrics;
+    m.stage("parse")
+        .observe(parsed.duration_since(received).as_secs_f64());
+    m.stage("queue_wait").observe(out.queue_wait.as_secs_f64());
+    m.stage("inference").observe(out.inference.as_secs_f64());
+    m.stage("postprocess")
+        .observe(out.postprocess.as_secs_f64());
+    let mut dets: Vec<Detection> = out.detections;
+    if let Some(n) = max_detections {
+        dets.truncate(n);
+    }
+    let info = model.info();
+    let predictions = to_predictions(&dets, info, width, height);
+    let inference_ms = out.inference.as_millis() as u64;
+    let total_ms = received.elapsed().as_millis() as u64;
+    let message = summary(&predictions);
+    for p in &predictions {
+        m.detections
+            .with_label_values(&[model_name, p.label.as_str()])
+            .inc();
+    }
+    m.stage("respond")
+        .observe(responding.elapsed().as_secs_f64());
+    Ok((
+        DetectionResponse {
+            success: true,
+            count: predictions.len(),
+            predictions,
+            message,
+            inference_ms,
+            process_ms: (out.inference + out.postprocess).as_millis() as u64,
+            analysis_round_trip_ms: total_ms,
+            module_id: "ObjectDetectionOsprey",
+            module_name: "Object Detection (Osprey)",
+            code: 200,
+            command: if model_name == state.models.default_name() {
+                "detect"
+            } else {
+                "custom"
+            },
+            request_id: request_id(),
+            inference_device: match model.provider() {
+                osprey_detect::Provider::Cpu => "CPU".into(),
+                p => format!("GPU ({})", p.as_str()),
+            },
+            processed_by: state.hostname.clone(),
+            timestamp_utc: httpdate::fmt_http_date(SystemTime::now()),
+        },
+        inference_ms,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_confidence_rules() {
+        assert_eq!(min_confidence(None, 0.4).expect("ok"), 0.4);
+        assert_eq!(min_confidence(Some("0.05"), 0.4).expect("ok"), 0.1);
+        assert_eq!(min_confidence(Some("0.65"), 0.4).expect("ok"), 0.65);
+        assert!(min_confidence(Some("1.5"), 0.4).is_err());
+        assert!(min_confidence(Some("abc"), 0.4).is_err());
+        assert!(min_confidence(Some("NaN"), 0.4).is_err());
+    }
+
+    #[test]
+    fn header_checks_follow_the_python_server() {
+        let h = |pairs: &[(&str, &str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(
+                    axum::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                    v.parse().expect("value"),
+                );
+            }
+            m
+        };
+        let msg = |r: Result<Upload, ApiError>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg(check_headers(&h(&[("content-length", "0")]), 100)).contains("greater than 0"));
+        assert!(msg(check_headers(&h(&[("content-length", "101")]), 100)).contains("at most 100"));
+        assert!(msg(check_headers(&h(&[("content-length", "10")]), 100)).contains("Content-Type"));
+        assert!(msg(check_headers(
+            &h(&[
+                ("content-length", "10"),
+                ("content-type", "invalid/mime-type")
+            ]),
+            100
+        ))
+        .contains(
+            "Expected mime type to be \"multipart/form-data\", got \"invalid/mime-type\" instead"
+        ));
+        assert!(msg(check_headers(
+            &h(&[
+                ("content-length", "10"),
+                ("content-type", "multipart/form-data")
+            ]),
+            100
+        ))
+        .contains("boundary"));
+        assert!(check_headers(
+            &h(&[
+                ("transfer-encoding", "chunked"),
+                ("content-type", "image/jpeg")
+            ]),
+            100
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn api_key_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,14 @@
+//! Configuration, layered: built-in defaults < TOML file (`--config`) < environment
+//! (`OSPREY_*` and DeepStack's names) < command-line flags, including the Python server's absl
+//! flags and flagfiles ([`flags`]). The layers are flat [`Settings`]; [`Settings::resolve`]
+//! fills defaults, collects every problem at once (for `osprey check-config`), and composes
+//! the [`ServeConfig`] from the sections each crate owns (`osprey_api::ApiConfig`,
+//! `osprey_infer::InferConfig`, `osprey_pipeline::CameraSpec`, `osprey_sinks::{RedisSpec,
+//! MqttSpec}`, [`StoreConfig`], [`MetricsConfig`]). TOML takes each key flat or in its
+//! section ([`SECTIONS`]).
+#![forbid(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod flags;
+mod settings;
+
+pub use settings::{MetricsConfig, ServeConfig, Settings, StoreConfig, DEFAULT_PORT, SECTIONS};

@@ -1,0 +1,478 @@
+//! One inference worker per model: a named OS thread that owns the `Detector`, fed by a bounded
+//! queue, replying through oneshot channels.
+//!
+//! Two bounded lanes feed it: HTTP requests (every client) and camera frames (every camera).
+//! HTTP jobs always go first — Frigate's 100 ms budget must hold while cameras run — and camera
+//! frames fill the rest of each batch. When the model's batch axis is dynamic the worker
+//! micro-batches: after taking the first job it waits up to `batch_wait` for more, up to
+//! `max_batch`, and runs them together (images of different letterbox shapes run as separate
+//! groups inside `Detector::infer_each`). A full lane is reported to the caller immediately
+//! ([`SubmitError::QueueFull`]) so the HTTP layer can answer 503 and a camera can drop the frame,
+//! instead of letting latency grow without bound.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use osprey_detect::{
+    BatchAxis, DetectError, DetectParams, Detection, Detector, ModelInfo, Prepared, Preprocessor,
+    Provider,
+};
+
+/// What a job gets back.
+#[derive(Debug)]
+pub struct JobOutput {
+    /// Detections in original-image pixels, best first.
+    pub detections: Vec<Detection>,
+    /// Time the job waited in the queue.
+    pub queue_wait: Duration,
+    /// ONNX Runtime time of the batch the job ran in.
+    pub inference: Duration,
+    /// Postprocessing time of that batch.
+    pub postprocess: Duration,
+    /// Images in that batch.
+    pub batch_size: usize,
+}
+
+struct Job {
+    prepared: Prepared,
+    params: DetectParams,
+    enqueued: Instant,
+    reply: tokio::sync::oneshot::Sender<Result<JobOutput, DetectError>>,
+}
+
+/// Where a job's result arrives.
+pub type Reply = tokio::sync::oneshot::Receiver<Result<JobOutput, DetectError>>;
+
+/// Why a job was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The queue is at capacity.
+    #[error("the inference queue for model {0} is full; retry shortly")]
+    QueueFull(String),
+    /// The worker thread has stopped.
+    #[error("the inference worker for model {0} has stopped")]
+    Stopped(String),
+}
+
+impl osprey_base::Kinded for SubmitError {
+    fn kind(&self) -> osprey_base::ErrorKind {
+        osprey_base::ErrorKind::Unavailable
+    }
+}
+
+/// Counters a worker keeps (read by the status page and, later, metrics).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// Jobs waiting.
+    pub queued: AtomicUsize,
+    /// Jobs completed.
+    pub completed: AtomicU64,
+    /// `run` calls made.
+    pub batches: AtomicU64,
+    /// Jobs refused because the queue was full.
+    pub rejected: AtomicU64,
+    /// Camera frames completed.
+    pub camera_completed: AtomicU64,
+    /// Whether warm-up has finished.
+    pub ready: AtomicBool,
+}
+
+/// Batching knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    /// HTTP lane capacity.
+    pub queue_capacity: usize,
+    /// Camera lane capacity.
+    pub camera_capacity: usize,
+    /// Largest batch.
+    pub max_batch: usize,
+    /// Largest batch of camera frames: an HTTP request arriving while one runs waits for it.
+    pub camera_max_batch: usize,
+    /// How long the first job waits for company.
+    pub batch_wait: Duration,
+}
+
+#[derive(Default)]
+struct Lanes {
+    http: VecDeque<Job>,
+    camera: VecDeque<Job>,
+    closed: bool,
+}
+
+/// The two lanes and their capacities, shared by the handles and the worker thread.
+struct Queue {
+    lanes: Mutex<Lanes>,
+    ready: Condvar,
+    http_capacity: usize,
+    camera_capacity: usize,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Lanes> {
+        // A panic while holding the lock cannot leave the deques inconsistent.
+        osprey_base::lock(&self.lanes)
+    }
+}
+
+/// Closes the queue when the last handle goes, so the worker thread ends.
+struct Closer(Arc<Queue>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.ready.notify_all();
+    }
+}
+
+/// Which lane a job goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// HTTP clients: always served first.
+    Http,
+    /// Camera frames: fill the batches around HTTP jobs.
+    Camera,
+}
+
+/// A handle to a model's worker; cheap to clone.
+#[derive(Clone)]
+pub struct ModelHandle {
+    name: Arc<str>,
+    info: Arc<ModelInfo>,
+    provider: Provider,
+    preprocessor: Preprocessor,
+    queue: Arc<Queue>,
+    _closer: Arc<Closer>,
+    stats: Arc<WorkerStats>,
+    precision: &'static str,
+}
+
+impl std::fmt::Debug for ModelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelHandle")
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .finish()
+    }
+}
+
+impl ModelHandle {
+    /// The model's name (file stem).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The model's description.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Provider in use.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// Letterboxes images for this model (call from a blocking thread).
+    pub fn preprocessor(&self) -> &Preprocessor {
+        &self.preprocessor
+    }
+
+    /// Worker counters.
+    pub fn stats(&self) -> &WorkerStats {
+        &self.stats
+    }
+
+    /// Numeric precision of inference: `fp32`, or `fp16` (TensorRT with `--half`).
+    pub fn precision(&self) -> &'static str {
+        self.precision
+    }
+
+    /// The same handle reporting `precision`.
+    pub fn with_precision(mut self, precision: &'static str) -> ModelHandle {
+        self.precision = precision;
+        self
+    }
+
+    /// Queues a prepared image from an HTTP client; the receiver yields the result.
+    pub fn submit(&self, prepared: Prepared, params: DetectParams) -> Result<Reply, SubmitError> {
+        self.submit_to(Lane::Http, prepared, params)
+    }
+
+    /// Queues a prepared image on `lane`; the receiver yields the result (a camera thread
+    /// waits with `blocking_recv`).
+    pub fn submit_to(
+        &self,
+        lane: Lane,
+        prepared: Prepared,
+        params: DetectParams,
+    ) -> Result<Reply, SubmitError> {
+        self.submit_or_return(lane, prepared, params)
+            .map_err(|b| b.0)
+    }
+
+    /// Like [`ModelHandle::submit_to`], but a refused image comes back with the error, so a
+    /// caller that retries does not copy the tensor for every attempt.
+    pub fn submit_or_return(
+        &self,
+        lane: Lane,
+        prepared: Prepared,
+        params: DetectParams,
+    ) -> Result<Reply, Box<(SubmitError, Prepared, DetectParams)>> {
+        let mut lanes = self.queue.lock();
+        if lanes.closed {
+            return Err(Box::new((
+                SubmitError::Stopped(self.name.to_string()),
+                prepared,
+                params,
+            )));
+        }
+        let (q, cap) = match lane {
+            Lane::Http => (&mut lanes.http, self.queue.http_capacity),
+            Lane::Camera => (&mut lanes.camera, self.queue.camera_capacity),
+        };
+        if q.len() >= cap {
+            self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(Box::new((
+                SubmitError::QueueFull(self.name.to_string()),
+                prepared,
+                params,
+            )));
+        }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let job = Job {
+            prepared,
+            params,
+            enqueued: Instant::now(),
+            reply,
+        };
+        q.push_back(job);
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        drop(lanes);
+        self.queue.ready.notify_one();
+        Ok(rx)
+    }
+}
+
+/// Starts the worker thread `osprey-infer-<name>` owning `detector`. It first runs one warm-up
+/// inference on `warmup` (or a grey frame), then sets `ready` and serves jobs until every
+/// handle is dropped.
+pub fn spawn(
+    name: &str,
+    detector: Detector,
+    cfg: BatchConfig,
+    warmup: Option<osprey_image::RgbImage>,
+    batch_sizes: prometheus::Histogram,
+) -> std::io::Result<ModelHandle> {
+    let queue = Arc::new(Queue {
+        lanes: Mutex::new(Lanes::default()),
+        ready: Condvar::new(),
+        http_capacity: cfg.queue_capacity.max(1),
+        camera_capacity: cfg.camera_capacity.max(1),
+    });
+    let stats = Arc::new(WorkerStats::default());
+    let info = Arc::new(detector.info().clone());
+    let handle = ModelHandle {
+        name: Arc::from(name),
+        provider: detector.provider(),
+        preprocessor: detector.preprocessor(),
+        info,
+        queue: Arc::clone(&queue),
+        _closer: Arc::new(Closer(Arc::clone(&queue))),
+        stats: Arc::clone(&stats),
+        precision: "fp32",
+    };
+    let max_batch = match detector.info().batch {
+        BatchAxis::Dynamic => cfg.max_batch.max(1),
+        BatchAxis::Fixed(n) => n.max(1),
+    };
+    let limits = (max_batch, cfg.camera_max_batch.clamp(1, max_batch));
+    let model = name.to_string();
+    std::thread::Builder::new().name(format!("osprey-infer-{name}")).spawn(move || {
+        let mut detector = detector;
+        let t = Instant::now();
+        let img = warmup.unwrap_or_else(|| osprey_image::RgbImage::filled(640, 480, [114, 114, 114]));
+        match detector.detect(&img, &DetectParams::default()) {
+            Ok(_) => tracing::info!(model = %model, warmup_ms = t.elapsed().as_millis() as u64, "model warmed up"),
+            Err(e) => tracing::error!(model = %model, error = %e, "warm-up inference failed"),
+        }
+        stats.ready.store(true, Ordering::Release);
+        run(&mut detector, &queue, limits, cfg.batch_wait, &stats, &batch_sizes);
+        tracing::info!(model = %model, "inference worker stopped");
+    })?;
+    Ok(handle)
+}
+
+/// The job that starts the next batch: the front of `http` if any, else the front of `camera`.
+fn first<T>(http: &mut VecDeque<T>, camera: &mut VecDeque<T>) -> Option<(T, Lane)> {
+    if let Some(j) = http.pop_front() {
+        return Some((j, Lane::Http));
+    }
+    camera.pop_front().map(|j| (j, Lane::Camera))
+}
+
+/// What a batch being filled does next.
+#[derive(Debug, PartialEq)]
+enum Fill<T> {
+    /// Add this job.
+    Take(T),
+    /// Nothing to add yet: wait for company until the batch window closes.
+    Wait,
+    /// Run the batch now.
+    Run,
+}
+
+/// Batches never mix lanes: an HTTP batch takes only HTTP jobs (a request never waits for camera
+/// frames to be computed alongside it), and a camera batch stops growing at `limit` or as soon
+/// as an HTTP job is waiting, which then goes next.
+fn fill<T>(
+    lane: Lane,
+    len: usize,
+    limit: usize,
+    http: &mut VecDeque<T>,
+    camera: &mut VecDeque<T>,
+) -> Fill<T> {
+    if len >= limit {
+        return Fill::Run;
+    }
+    let next = match lane {
+        Lane::Http => http.pop_front(),
+        Lane::Camera if !http.is_empty() => return Fill::Run,
+        Lane::Camera => camera.pop_front(),
+    };
+    next.map_or(Fill::Wait, Fill::Take)
+}
+
+fn run(
+    detector: &mut Detector,
+    queue: &Queue,
+    (max_batch, camera_max_batch): (usize, usize),
+    wait: Duration,
+    stats: &WorkerStats,
+    batch_sizes: &prometheus::Histogram,
+) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    loop {
+        let lane;
+        {
+            let mut lanes = queue.lock();
+            let (job, l) = loop {
+                let Lanes { http, camera, .. } = &mut *lanes;
+                if let Some(j) = first(http, camera) {
+                    break j;
+                }
+                if lanes.closed {
+                    return;
+                }
+                lanes = queue.ready.wait(lanes).unwrap_or_else(|p| p.into_inner());
+            };
+            lane = l;
+            batch.push(job);
+            let limit = match lane {
+                Lane::Http => max_batch,
+                Lane::Camera => camera_max_batch,
+            };
+            let deadline = Instant::now() + wait;
+            // Take whatever is queued, then wait out the window for company.
+            loop {
+                let Lanes { http, camera, .. } = &mut *lanes;
+                match fill(lane, batch.len(), limit, http, camera) {
+                    Fill::Take(j) => {
+                        batch.push(j);
+                        continue;
+                    }
+                    Fill::Run => break,
+                    Fill::Wait => {}
+                }
+                let now = Instant::now();
+                if now >= deadline || lanes.closed {
+                    break;
+                }
+                lanes = queue
+                    .ready
+                    .wait_timeout(lanes, deadline - now)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+        }
+        stats.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        let started = Instant::now();
+        let items: Vec<(&Prepared, &DetectParams)> =
+            batch.iter().map(|j| (&j.prepared, &j.params)).collect();
+        let result = detector.infer_each(&items);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        let n = batch.len();
+        batch_sizes.observe(n as f64);
+        match result {
+            Ok((mut outputs, timings)) => {
+                outputs.reverse();
+                for job in batch.drain(..) {
+                    let detections = outputs.pop().unwrap_or_default();
+                    let out = JobOutput {
+                        detections,
+                        queue_wait: started.saturating_duration_since(job.enqueued),
+                        inference: timings.inference,
+                        postprocess: timings.postprocess,
+                        batch_size: n,
+                    };
+                    // The requester may have timed out and gone; that is fine.
+                    let _ = job.reply.send(Ok(out));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = n, "inference failed");
+                let msg = e.to_string();
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(DetectError::Runtime(msg.clone())));
+                }
+            }
+        }
+        stats.completed.fetch_add(n as u64, Ordering::Relaxed);
+        if lane == Lane::Camera {
+            stats
+                .camera_completed
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_jobs_go_before_queued_camera_frames() {
+        let mut http: VecDeque<&str> = VecDeque::new();
+        let mut camera: VecDeque<&str> = ["c1", "c2", "c3"].into_iter().collect();
+        assert_eq!(first(&mut http, &mut camera), Some(("c1", Lane::Camera)));
+        // An HTTP job arriving behind two waiting camera frames is taken next.
+        http.extend(["h1", "h2"]);
+        assert_eq!(first(&mut http, &mut camera), Some(("h1", Lane::Http)));
+        assert_eq!(first(&mut http, &mut camera), Some(("h2", Lane::Http)));
+        assert_eq!(first(&mut http, &mut camera), Some(("c2", Lane::Camera)));
+    }
+
+    #[test]
+    fn batches_never_mix_lanes_and_camera_batches_yield_to_http() {
+        let mut http: VecDeque<&str> = ["h2"].into_iter().collect();
+        let mut camera: VecDeque<&str> = ["c1", "c2"].into_iter().collect();
+        // An HTTP batch takes HTTP jobs only, then waits for more of them.
+        assert_eq!(
+            fill(Lane::Http, 1, 8, &mut http, &mut camera),
+            Fill::Take("h2")
+        );
+        assert_eq!(fill(Lane::Http, 2, 8, &mut http, &mut camera), Fill::Wait);
+        assert_eq!(camera.len(), 2);
+        // A camera batch grows up to its limit...
+        assert_eq!(
+            fill(Lane::Camera, 1, 2, &mut http, &mut camera),
+            Fill::Take("c1")
+        );
+        assert_eq!(fill(Lane::Camera, 2, 2, &mut http, &mut camera), Fill::Run);
+        // ...and runs at once when an HTTP request is waiting, so that it goes next.
+        http.push_back("h3");
+        assert_eq!(fill(Lane::Camera, 1, 4, &mut http, &mut camera), Fill::Run);
+        assert_eq!(camera.len(), 1);
+        assert_eq!(http.len(), 1);
+    }
+}

@@ -1,0 +1,12 @@
+//! Where analysed frames and object events go: Redis Streams (DeepStream's minimal schema, one
+//! entry per processed frame) and MQTT (Frigate's `events`, per-label counts, availability).
+//! Each publisher is a named thread behind a bounded queue; a full queue drops the message and
+//! counts it, so a camera never waits for a sink. The wire formats are built here, beside their
+//! sink, from the typed messages of `osprey-schema`.
+#![forbid(clippy::print_stdout, clippy::print_stderr)]
+
+mod bus;
+pub mod deepstream;
+pub mod frigate;
+
+pub use bus::{register_metrics, Bus, FrameMessage, MqttMessage, MqttSpec, RedisSpec};

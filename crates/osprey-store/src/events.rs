@@ -1,0 +1,359 @@
+//! The SQLite event store behind `GET /api/events`: one row per tracked object (its lifecycle
+//! events update the row), a writer thread fed by a bounded queue, and a read connection for
+//! queries (WAL, so reads never wait for the writer).
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use osprey_base::{ErrorKind, Kinded};
+use osprey_schema::ObjectEvent;
+use serde::Serialize;
+
+/// An event as stored and served by `GET /api/events`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    /// Frigate-style id: `<start time>-<suffix>`.
+    pub id: String,
+    /// Camera id.
+    pub camera: String,
+    /// Class name.
+    pub label: String,
+    /// The tracker's id for the object.
+    pub track_id: u64,
+    /// Unix seconds the track was confirmed.
+    pub start_time: f64,
+    /// Unix seconds the track ended (`null` while active).
+    pub end_time: Option<f64>,
+    /// Best detection score seen.
+    pub top_score: f32,
+    /// Box at the best score `[x1, y1, x2, y2]`, source pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    /// Frames the object was seen in.
+    pub frames: u64,
+}
+
+/// Filters of `GET /api/events`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventQuery {
+    /// Only this camera.
+    pub camera: Option<String>,
+    /// Only this label.
+    pub label: Option<String>,
+    /// Started at or after (unix seconds).
+    pub after: Option<f64>,
+    /// Started before (unix seconds).
+    pub before: Option<f64>,
+    /// Most rows (newest first).
+    pub limit: usize,
+}
+
+/// Why the event store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("event store {path}: {source}")]
+    Sqlite {
+        /// Database file.
+        path: String,
+        /// Cause.
+        source: rusqlite::Error,
+    },
+}
+
+impl Kinded for StoreError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
+}
+
+impl EventRecord {
+    /// The row an object event leaves in the store.
+    pub fn from_event(e: &ObjectEvent) -> EventRecord {
+        let s = e.snapshot();
+        EventRecord {
+            id: s.id.clone(),
+            camera: s.camera.clone(),
+            label: s.label.clone(),
+            track_id: s.track_id,
+            start_time: s.start_time,
+            end_time: s.end_time,
+            top_score: s.top_score,
+            bbox: s.top_bbox,
+            frames: s.frames,
+        }
+    }
+}
+
+/// The SQLite event store: a writer thread fed by a bounded queue, and a read connection for
+/// queries (WAL, so reads never wait for the writer).
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    tx: SyncSender<EventRecord>,
+    reader: Arc<Mutex<rusqlite::Connection>>,
+    path: PathBuf,
+    counters: prometheus::IntCounterVec,
+}
+
+/// Rows kept; older events are deleted.
+const MAX_ROWS: i64 = 100_000;
+
+fn open(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    let err = |source| StoreError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let c = rusqlite::Connection::open(path).map_err(err)?;
+    c.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+    c.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         PRAGMA synchronous=NORMAL;
+         CREATE TABLE IF NOT EXISTS events(
+             id TEXT PRIMARY KEY, camera TEXT NOT NULL, label TEXT NOT NULL,
+             track_id INTEGER NOT NULL, start_time REAL NOT NULL, end_time REAL,
+             top_score REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL,
+             y2 REAL NOT NULL, frames INTEGER NOT NULL);
+         CREATE INDEX IF NOT EXISTS events_start ON events(start_time);
+         CREATE INDEX IF NOT EXISTS events_camera_start ON events(camera, start_time);",
+    )
+    .map_err(err)?;
+    Ok(c)
+}
+
+impl EventStore {
+    /// Opens (or creates) the database and starts the writer thread `osprey-events`.
+    pub fn open(
+        path: &Path,
+        counters: prometheus::IntCounterVec,
+    ) -> Result<EventStore, StoreError> {
+        let writer = open(path)?;
+        let reader = open(path)?;
+        // Events still open when the server stopped will never see their end.
+        let _ = writer.execute(
+            "UPDATE events SET end_time = start_time WHERE end_time IS NULL",
+            [],
+        );
+        let (tx, rx) = mpsc::sync_channel::<EventRecord>(4096);
+        let c = counters.clone();
+        let p = path.display().to_string();
+        std::thread::Builder::new()
+            .name("osprey-events".into())
+            .spawn(move || {
+                let sent = c.with_label_values(&["events", "sent"]);
+                let failed = c.with_label_values(&["events", "failed"]);
+                let mut n = 0u64;
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while let Ok(r) = rx.try_recv() {
+                        batch.push(r);
+                        if batch.len() >= 512 {
+                            break;
+                        }
+                    }
+                    match write(&writer, &batch) {
+                        Ok(()) => sent.inc_by(batch.len() as u64),
+                        Err(e) => {
+                            tracing::error!(path = %p, error = %e, events = batch.len(), "cannot store events");
+                            failed.inc_by(batch.len() as u64);
+                        }
+                    }
+                    n += batch.len() as u64;
+                    if n >= 1000 {
+                        n = 0;
+                        let _ = writer.execute(
+                            "DELETE FROM events WHERE rowid <= (SELECT max(rowid) FROM events) - ?1",
+                            [MAX_ROWS],
+                        );
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Sqlite {
+                path: path.display().to_string(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        Ok(EventStore {
+            tx,
+            reader: Arc::new(Mutex::new(reader)),
+            path: path.to_path_buf(),
+            counters,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues an insert-or-update (dropped and counted when the writer is far behind).
+    pub fn put(&self, r: EventRecord) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(r) {
+            self.counters
+                .with_label_values(&["events", "dropped"])
+                .inc();
+        }
+    }
+
+    /// Runs a query (blocking; call from a blocking thread).
+    pub fn query(&self, q: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
+        let c = osprey_base::lock(&self.reader);
+        let err = |source| StoreError::Sqlite {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let mut stmt = c
+            .prepare_cached(
+                "SELECT id, camera, label, track_id, start_time, end_time, top_score, x1, y1, x2, y2, frames
+                 FROM events
+                 WHERE (?1 IS NULL OR camera = ?1) AND (?2 IS NULL OR label = ?2)
+                   AND (?3 IS NULL OR start_time >= ?3) AND (?4 IS NULL OR start_time < ?4)
+                 ORDER BY start_time DESC, id DESC LIMIT ?5",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(
+                rusqlite::params![q.camera, q.label, q.after, q.before, q.limit as i64],
+                |r| {
+                    Ok(EventRecord {
+                        id: r.get(0)?,
+                        camera: r.get(1)?,
+                        label: r.get(2)?,
+                        track_id: r.get::<_, i64>(3)? as u64,
+                        start_time: r.get(4)?,
+                        end_time: r.get(5)?,
+                        top_score: r.get::<_, f64>(6)? as f32,
+                        bbox: [
+                            r.get::<_, f64>(7)? as f32,
+                            r.get::<_, f64>(8)? as f32,
+                            r.get::<_, f64>(9)? as f32,
+                            r.get::<_, f64>(10)? as f32,
+                        ],
+                        frames: r.get::<_, i64>(11)? as u64,
+                    })
+                },
+            )
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+}
+
+fn write(c: &rusqlite::Connection, batch: &[EventRecord]) -> rusqlite::Result<()> {
+    let tx = c.unchecked_transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO events(id, camera, label, track_id, start_time, end_time, top_score, x1, y1, x2, y2, frames)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT(id) DO UPDATE SET end_time = excluded.end_time, top_score = excluded.top_score,
+               x1 = excluded.x1, y1 = excluded.y1, x2 = excluded.x2, y2 = excluded.y2, frames = excluded.frames",
+        )?;
+        for r in batch {
+            stmt.execute(rusqlite::params![
+                r.id,
+                r.camera,
+                r.label,
+                r.track_id as i64,
+                r.start_time,
+                r.end_time,
+                f64::from(r.top_score),
+                f64::from(r.bbox[0]),
+                f64::from(r.bbox[1]),
+                f64::from(r.bbox[2]),
+                f64::from(r.bbox[3]),
+                r.frames as i64,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::time::Instant;
+
+    #[test]
+    fn store_round_trip_and_filters() {
+        let dir = std::env::temp_dir().join(format!("osprey-events-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let counters =
+            prometheus::IntCounterVec::new(prometheus::Opts::new("x", "x"), &["sink", "outcome"])
+                .expect("vec");
+        let store = EventStore::open(&dir.join("e.sqlite"), counters).expect("open");
+        for i in 0..5u64 {
+            store.put(EventRecord {
+                id: format!("{i}"),
+                camera: if i % 2 == 0 { "a" } else { "b" }.into(),
+                label: "person".into(),
+                track_id: i,
+                start_time: 100.0 + i as f64,
+                end_time: None,
+                top_score: 0.5,
+                bbox: [1.0, 2.0, 3.0, 4.0],
+                frames: 1,
+            });
+        }
+        // The update for id 0 replaces its row.
+        store.put(EventRecord {
+            id: "0".into(),
+            camera: "a".into(),
+            label: "person".into(),
+            track_id: 0,
+            start_time: 100.0,
+            end_time: Some(110.0),
+            top_score: 0.9,
+            bbox: [1.0, 2.0, 3.0, 4.0],
+            frames: 9,
+        });
+        let q = |q: EventQuery| {
+            let t = Instant::now();
+            loop {
+                let r = store.query(&q).expect("query");
+                if r.len() == 3 || t.elapsed() > Duration::from_secs(5) {
+                    return r;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let a = q(EventQuery {
+            camera: Some("a".into()),
+            limit: 10,
+            ..EventQuery::default()
+        });
+        assert_eq!(
+            a.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["4", "2", "0"]
+        );
+        // Give the update a moment too.
+        std::thread::sleep(Duration::from_millis(200));
+        let a = store
+            .query(&EventQuery {
+                camera: Some("a".into()),
+                limit: 10,
+                ..EventQuery::default()
+            })
+            .expect("q");
+        assert_eq!(a[2].end_time, Some(110.0));
+        assert_eq!(a[2].frames, 9);
+        let win = store
+            .query(&EventQuery {
+                after: Some(101.0),
+                before: Some(103.0),
+                limit: 10,
+                ..EventQuery::default()
+            })
+            .expect("q");
+        assert_eq!(win.len(), 2);
+        let one = store
+            .query(&EventQuery {
+                limit: 1,
+                ..EventQuery::default()
+            })
+            .expect("q");
+        assert_eq!(one[0].id, "4");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
