@@ -60,6 +60,49 @@ pub struct Args {
     /// Score only ground-truth frames up to this one (a clip of the sequence).
     #[arg(long)]
     pub gt_max_frame: Option<u32>,
+    /// With --source: count with these analytics rules, a JSON file holding
+    /// `{"tripwires":[…],"rois":[…],"settings":{…}}` in NVIDIA Metropolis' shapes (docs/analytics.md).
+    #[arg(long, requires = "source")]
+    pub analytics: Option<PathBuf>,
+    /// With --analytics: write the counts (per tripwire IN/OUT raw and effective with every
+    /// crossing, per ROI mean/max occupancy with entries and exits, FOV mean/max) as JSON here
+    /// (`-` for standard output).
+    #[arg(long, requires = "analytics")]
+    pub analytics_summary: Option<PathBuf>,
+}
+
+/// The analytics of a `--source` run: the same engine cameras run, fed each frame's result.
+struct Counting {
+    engine: osprey_analytics::Analytics,
+    summary: osprey_analytics::SummaryBuilder,
+}
+
+impl Counting {
+    /// Reads and validates the rules for a `width` x `height` video.
+    fn load(path: &std::path::Path, width: u32, height: u32) -> anyhow::Result<Counting> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let cfg: osprey_analytics::AnalyticsConfig = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not an analytics configuration", path.display()))?;
+        let rules = cfg
+            .validate(width, height)
+            .with_context(|| format!("in {}", path.display()))?;
+        Ok(Counting {
+            summary: osprey_analytics::SummaryBuilder::new(&rules),
+            engine: osprey_analytics::Analytics::new(rules),
+        })
+    }
+
+    fn frame(&mut self, result: &osprey_schema::FrameResult) {
+        let fa = self.engine.process(result);
+        self.summary.add_frame(&fa);
+    }
+
+    fn finish(mut self) -> osprey_analytics::Summary {
+        let last = self.engine.finish();
+        self.summary.add_events(&last);
+        self.summary.build()
+    }
 }
 
 /// Tracker settings, in the detector's score units.
@@ -151,7 +194,10 @@ pub fn track_rows(dets: &[Row], cfg: TrackerConfig) -> Vec<Row> {
 /// Decodes `source`, detects on every frame and tracks with the camera pipeline's own stage
 /// (letterbox → the model's worker, camera lane → ByteTrack); MOT rows in source pixels,
 /// frames 1-based.
-fn track_source(args: &Args, source: &str) -> anyhow::Result<(Vec<Row>, f64)> {
+fn track_source(
+    args: &Args,
+    source: &str,
+) -> anyhow::Result<(Vec<Row>, f64, Option<osprey_analytics::Summary>)> {
     let src = osprey_video::Source::parse(source)?;
     let mut reader = osprey_video::Reader::open(
         &src,
@@ -184,6 +230,10 @@ fn track_source(args: &Args, source: &str) -> anyhow::Result<(Vec<Row>, f64)> {
     };
     let model = osprey_infer::worker::spawn("track", detector, batching, None, batch_sizes)?;
     let mut stage = osprey_pipeline::Stage::new("video", model, params, cfg);
+    let mut counting = match &args.analytics {
+        Some(p) => Some(Counting::load(p, info.width, info.height)?),
+        None => None,
+    };
     let stop = osprey_base::Shutdown::new();
     let mut out = Vec::new();
     let started = std::time::Instant::now();
@@ -201,6 +251,9 @@ fn track_source(args: &Args, source: &str) -> anyhow::Result<(Vec<Row>, f64)> {
             img: &img,
         };
         let (result, _) = stage.process(input, &stop)?;
+        if let Some(c) = counting.as_mut() {
+            c.frame(&result);
+        }
         for o in &result.objects {
             out.push(Row {
                 frame: (f.index + 1) as u32,
@@ -224,13 +277,23 @@ fn track_source(args: &Args, source: &str) -> anyhow::Result<(Vec<Row>, f64)> {
         rows = out.len(),
         "video tracked"
     );
-    Ok((out, frame_rate))
+    Ok((out, frame_rate, counting.map(Counting::finish)))
 }
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let tracks = if let Some(source) = &args.source {
-        track_source(&args, source)?.0
+        let (tracks, _, summary) = track_source(&args, source)?;
+        if let (Some(summary), Some(path)) = (summary, &args.analytics_summary) {
+            let json = serde_json::to_string_pretty(&summary)?;
+            if path.as_os_str() == "-" {
+                println!("{json}");
+            } else {
+                std::fs::write(path, json + "\n")
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+        tracks
     } else {
         let path = args
             .mot_det
