@@ -59,7 +59,51 @@ pub fn to_predictions(
         .collect()
 }
 
-pub(crate) fn summary(preds: &[Prediction]) -> String {
+/// The times a response reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    /// ONNX Runtime time of the batch.
+    pub inference: std::time::Duration,
+    /// Postprocessing time of the batch.
+    pub postprocess: std::time::Duration,
+    /// From the request's arrival to now.
+    pub round_trip: std::time::Duration,
+}
+
+impl DetectionResponse {
+    /// A successful response with `predictions`; `default_route`: the default model's route
+    /// (`command` `detect`, else `custom`).
+    pub(crate) fn new(
+        predictions: Vec<Prediction>,
+        t: Timing,
+        default_route: bool,
+        provider: osprey_detect::Provider,
+        hostname: &str,
+    ) -> DetectionResponse {
+        DetectionResponse {
+            success: true,
+            count: predictions.len(),
+            message: summary(&predictions),
+            predictions,
+            inference_ms: t.inference.as_millis() as u64,
+            process_ms: (t.inference + t.postprocess).as_millis() as u64,
+            analysis_round_trip_ms: t.round_trip.as_millis() as u64,
+            module_id: "ObjectDetectionOsprey",
+            module_name: "Object Detection (Osprey)",
+            code: 200,
+            command: if default_route { "detect" } else { "custom" },
+            request_id: request_id(),
+            inference_device: match provider {
+                osprey_detect::Provider::Cpu => "CPU".into(),
+                p => format!("GPU ({})", p.as_str()),
+            },
+            processed_by: hostname.to_string(),
+            timestamp_utc: httpdate::fmt_http_date(SystemTime::now()),
+        }
+    }
+}
+
+fn summary(preds: &[Prediction]) -> String {
     if preds.is_empty() {
         return "No objects found".into();
     }
@@ -72,7 +116,7 @@ pub(crate) fn summary(preds: &[Prediction]) -> String {
     format!("Found {}", labels.join(", "))
 }
 
-pub(crate) fn request_id() -> String {
+fn request_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let seed = *SEED.get_or_init(|| {

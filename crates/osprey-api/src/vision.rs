@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -14,15 +14,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use osprey_detect::{DetectParams, Detection};
+use osprey_detect::{DetectParams, Detection, Prepared};
 use osprey_image::DecodeLimits;
-use osprey_infer::SubmitError;
+use osprey_infer::{JobOutput, ModelHandle, SubmitError};
 
-use crate::deepstack::{request_id, summary, to_predictions, DetectionResponse};
+use crate::deepstack::{to_predictions, DetectionResponse, Timing};
 use crate::error::ApiError;
 use crate::influx::{emit_influx, Trace};
 use crate::multipart;
-use crate::state::AppState;
+use crate::state::{ApiConfig, AppState};
 use crate::status::InferenceMs;
 
 pub(crate) async fn detect_default(
@@ -265,25 +265,76 @@ fn check_headers(headers: &HeaderMap, max_body: usize) -> Result<Upload, ApiErro
         })
 }
 
-async fn detect(
-    state: &Arc<AppState>,
-    model_name: &str,
-    query: &HashMap<String, String>,
+/// What a detection request asks for, read from its query and form.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DetectRequest {
+    /// Keep predictions above this.
+    pub conf: f32,
+    /// Keep at most this many, best first.
+    pub max_detections: Option<usize>,
+    /// The encoded image (a slice of the body).
+    pub image: Bytes,
+}
+
+impl DetectRequest {
+    /// Reads the parameters (form fields before query parameters, config defaults) and the
+    /// image: the form's `image` part, or the whole body for a raw image upload. Pure.
+    pub(crate) fn parse(
+        cfg: &ApiConfig,
+        query: &HashMap<String, String>,
+        form: Option<&multipart::Form<'_>>,
+        body: &Bytes,
+    ) -> Result<DetectRequest, ApiError> {
+        let conf = min_confidence(param("min_confidence", query, form), cfg.min_confidence)?;
+        let max_detections = match param("max_detections", query, form) {
+            Some(raw) => Some(raw.parse::<usize>().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "max_detections {raw:?} is not a non-negative integer"
+                ))
+            })?),
+            None => cfg.max_detections,
+        };
+        let image = match form {
+            Some(f) => {
+                let part = f.image.ok_or_else(|| ApiError::Detection {
+                    code: StatusCode::BAD_REQUEST,
+                    message: "the form has no part named \"image\"".into(),
+                })?;
+                body.slice_ref(part)
+            }
+            None => body.clone(),
+        };
+        if image.is_empty() {
+            return Err(ApiError::Detection {
+                code: StatusCode::BAD_REQUEST,
+                message: "the image part is empty".into(),
+            });
+        }
+        Ok(DetectRequest {
+            conf,
+            max_detections,
+            image,
+        })
+    }
+}
+
+/// The model named in the route.
+fn find_model(state: &AppState, name: &str) -> Result<ModelHandle, ApiError> {
+    state.models.get(name).cloned().ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no model named {name:?}; GET /v1/vision/custom/list lists them"
+        ))
+    })
+}
+
+/// Header checks, then the whole body within its size and time limits.
+async fn read_request(
+    cfg: &ApiConfig,
     headers: &HeaderMap,
     body: Body,
     trace: &mut Trace,
-) -> Result<(DetectionResponse, u64), ApiError> {
-    let received = Instant::now();
-    let cfg = &state.config;
-    let model = state
-        .models
-        .get(model_name)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "no model named {model_name:?}; GET /v1/vision/custom/list lists them"
-            ))
-        })?
-        .clone();
+    received: Instant,
+) -> Result<(Upload, Bytes), ApiError> {
     let upload = check_headers(headers, cfg.max_body_bytes);
     trace.boundary_ns = Some(received.elapsed().as_nanos() as u64);
     let upload = upload?;
@@ -298,67 +349,28 @@ async fn detect(
         Duration::from_millis(cfg.body_timeout_ms),
     )
     .await?;
-    let form = match &upload {
-        Upload::Multipart(b) => {
-            Some(multipart::parse(&body, b).map_err(|e| ApiError::Detection {
-                code: StatusCode::BAD_REQUEST,
-                message: e.to_string(),
-            })?)
-        }
-        Upload::Raw => None,
-    };
-    let parsed = Instant::now();
-    trace.body_ns =
-        Some(parsed.duration_since(received).as_nanos() as u64 - trace.boundary_ns.unwrap_or(0));
-    check_api_key(state, headers, query, form.as_ref())?;
-    let conf = min_confidence(
-        param("min_confidence", query, form.as_ref()),
-        cfg.min_confidence,
-    )?;
-    let max_detections = match param("max_detections", query, form.as_ref()) {
-        Some(raw) => Some(raw.parse::<usize>().map_err(|_| {
-            ApiError::BadRequest(format!(
-                "max_detections {raw:?} is not a non-negative integer"
-            ))
-        })?),
-        None => cfg.max_detections,
-    };
-    let image: Bytes = match &form {
-        Some(f) => {
-            let part = f.image.ok_or_else(|| ApiError::Detection {
-                code: StatusCode::BAD_REQUEST,
-                message: "the form has no part named \"image\"".into(),
-            })?;
-            body.slice_ref(part)
-        }
-        None => body.clone(),
-    };
-    if image.is_empty() {
-        return Err(ApiError::Detection {
-            code: StatusCode::BAD_REQUEST,
-            message: "the image part is empty".into(),
-        });
-    }
-    trace.image_bytes = Some(image.len());
-    if image.len() > cfg.max_image_bytes {
-        return Err(ApiError::Detection {
-            code: StatusCode::PAYLOAD_TOO_LARGE,
-            message: format!(
-                "the image is {} bytes, over the limit of {} bytes",
-                image.len(),
-                cfg.max_image_bytes
-            ),
-        });
-    }
-    let deadline = received + Duration::from_millis(cfg.request_timeout_ms);
-    let timed_out = || ApiError::Detection {
+    Ok((upload, body))
+}
+
+fn timed_out(cfg: &ApiConfig) -> ApiError {
+    ApiError::Detection {
         code: StatusCode::GATEWAY_TIMEOUT,
         message: format!(
             "no result within the request timeout of {} ms",
             cfg.request_timeout_ms
         ),
-    };
-    // Decode and letterbox on the decode pool, a bounded number at a time.
+    }
+}
+
+/// Decodes and letterboxes on the decode pool (a bounded number at a time); the tensor and the
+/// image's size.
+async fn prepare(
+    state: &AppState,
+    model: &ModelHandle,
+    image: Bytes,
+    deadline: Instant,
+) -> Result<(Prepared, u32, u32), ApiError> {
+    let cfg = &state.config;
     let limits = DecodeLimits {
         max_pixels: cfg.max_pixels,
         max_bytes: cfg.max_image_bytes,
@@ -373,12 +385,21 @@ async fn detect(
         decode_hist.observe(t.elapsed().as_secs_f64());
         Ok::<_, osprey_image::DecodeError>((prepared, w, h))
     });
-    let prepared = tokio::time::timeout_at(deadline.into(), job)
+    tokio::time::timeout_at(deadline.into(), job)
         .await
-        .map_err(|_| timed_out())?
+        .map_err(|_| timed_out(cfg))?
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|e| ApiError::detection(&e))?;
-    let (prepared, width, height) = prepared;
+        .map_err(|e| ApiError::detection(&e))
+}
+
+/// Runs the tensor on the model's HTTP lane; a full lane is a 503 at once.
+async fn infer(
+    state: &AppState,
+    model: &ModelHandle,
+    prepared: Prepared,
+    conf: f32,
+    deadline: Instant,
+) -> Result<JobOutput, ApiError> {
     let params = DetectParams {
         conf,
         ..DetectParams::default()
@@ -388,20 +409,62 @@ async fn detect(
             state
                 .metrics
                 .queue_rejected
-                .with_label_values(&[model_name])
+                .with_label_values(&[model.name()])
                 .inc();
             ApiError::Busy(e.to_string())
         }
         SubmitError::Stopped(_) => ApiError::Unavailable(e.to_string()),
     })?;
-    let out = tokio::time::timeout_at(deadline.into(), rx)
+    tokio::time::timeout_at(deadline.into(), rx)
         .await
-        .map_err(|_| timed_out())?
+        .map_err(|_| timed_out(&state.config))?
         .map_err(|_| ApiError::Detection {
             code: StatusCode::INTERNAL_SERVER_ERROR,
             message: "the inference worker dropped the request".into(),
         })?
-        .map_err(|e| ApiError::detection(&e))?;
+        .map_err(|e| ApiError::detection(&e))
+}
+
+async fn detect(
+    state: &Arc<AppState>,
+    model_name: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: Body,
+    trace: &mut Trace,
+) -> Result<(DetectionResponse, u64), ApiError> {
+    let received = Instant::now();
+    let cfg = &state.config;
+    let model = find_model(state, model_name)?;
+    let (upload, body) = read_request(cfg, headers, body, trace, received).await?;
+    let form = match &upload {
+        Upload::Multipart(b) => {
+            Some(multipart::parse(&body, b).map_err(|e| ApiError::Detection {
+                code: StatusCode::BAD_REQUEST,
+                message: e.to_string(),
+            })?)
+        }
+        Upload::Raw => None,
+    };
+    let parsed = Instant::now();
+    trace.body_ns =
+        Some(parsed.duration_since(received).as_nanos() as u64 - trace.boundary_ns.unwrap_or(0));
+    check_api_key(state, headers, query, form.as_ref())?;
+    let req = DetectRequest::parse(cfg, query, form.as_ref(), &body)?;
+    trace.image_bytes = Some(req.image.len());
+    if req.image.len() > cfg.max_image_bytes {
+        return Err(ApiError::Detection {
+            code: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!(
+                "the image is {} bytes, over the limit of {} bytes",
+                req.image.len(),
+                cfg.max_image_bytes
+            ),
+        });
+    }
+    let deadline = received + Duration::from_millis(cfg.request_timeout_ms);
+    let (prepared, width, height) = prepare(state, &model, req.image, deadline).await?;
+    let out = infer(state, &model, prepared, req.conf, deadline).await?;
     let responding = Instant::now();
     trace.compute_ns = Some(responding.duration_since(parsed).as_nanos() as u64);
     let m = &state.metrics;
@@ -412,48 +475,30 @@ async fn detect(
     m.stage("postprocess")
         .observe(out.postprocess.as_secs_f64());
     let mut dets: Vec<Detection> = out.detections;
-    if let Some(n) = max_detections {
+    if let Some(n) = req.max_detections {
         dets.truncate(n);
     }
-    let info = model.info();
-    let predictions = to_predictions(&dets, info, width, height);
-    let inference_ms = out.inference.as_millis() as u64;
-    let total_ms = received.elapsed().as_millis() as u64;
-    let message = summary(&predictions);
+    let predictions = to_predictions(&dets, model.info(), width, height);
     for p in &predictions {
         m.detections
             .with_label_values(&[model_name, p.label.as_str()])
             .inc();
     }
+    let inference_ms = out.inference.as_millis() as u64;
+    let body = DetectionResponse::new(
+        predictions,
+        Timing {
+            inference: out.inference,
+            postprocess: out.postprocess,
+            round_trip: received.elapsed(),
+        },
+        model_name == state.models.default_name(),
+        model.provider(),
+        &state.hostname,
+    );
     m.stage("respond")
         .observe(responding.elapsed().as_secs_f64());
-    Ok((
-        DetectionResponse {
-            success: true,
-            count: predictions.len(),
-            predictions,
-            message,
-            inference_ms,
-            process_ms: (out.inference + out.postprocess).as_millis() as u64,
-            analysis_round_trip_ms: total_ms,
-            module_id: "ObjectDetectionOsprey",
-            module_name: "Object Detection (Osprey)",
-            code: 200,
-            command: if model_name == state.models.default_name() {
-                "detect"
-            } else {
-                "custom"
-            },
-            request_id: request_id(),
-            inference_device: match model.provider() {
-                osprey_detect::Provider::Cpu => "CPU".into(),
-                p => format!("GPU ({})", p.as_str()),
-            },
-            processed_by: state.hostname.clone(),
-            timestamp_utc: httpdate::fmt_http_date(SystemTime::now()),
-        },
-        inference_ms,
-    ))
+    Ok((body, inference_ms))
 }
 
 #[cfg(test)]
@@ -512,6 +557,59 @@ mod tests {
             100
         )
         .is_ok());
+    }
+
+    fn cfg() -> ApiConfig {
+        ApiConfig {
+            listen: vec![],
+            api_key: None,
+            min_confidence: 0.4,
+            max_detections: Some(50),
+            max_body_bytes: 1000,
+            max_image_bytes: 1000,
+            max_pixels: 1000,
+            log_responses: false,
+            request_timeout_ms: 1000,
+            header_timeout_ms: 1000,
+            body_timeout_ms: 1000,
+            max_connections: 10,
+        }
+    }
+
+    #[test]
+    fn detect_request_reads_form_query_and_defaults() {
+        let body = Bytes::from_static(
+            b"--B\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nIMG\r\n--B\r\nContent-Disposition: form-data; name=\"min_confidence\"\r\n\r\n0.7\r\n--B--\r\n",
+        );
+        let form = multipart::parse(&body, "B").expect("form");
+        let q: HashMap<String, String> = [
+            ("min_confidence".to_string(), "0.2".to_string()),
+            ("max_detections".to_string(), "3".to_string()),
+        ]
+        .into();
+        let r = DetectRequest::parse(&cfg(), &q, Some(&form), &body).expect("ok");
+        assert_eq!(r.conf, 0.7, "the form field wins over the query");
+        assert_eq!(r.max_detections, Some(3));
+        assert_eq!(&r.image[..], b"IMG");
+        // Raw body: the whole body is the image; defaults from the config.
+        let raw = Bytes::from_static(b"\xff\xd8 jpeg");
+        let r = DetectRequest::parse(&cfg(), &HashMap::new(), None, &raw).expect("raw");
+        assert_eq!((r.conf, r.max_detections), (0.4, Some(50)));
+        assert_eq!(r.image, raw);
+        // Errors: no image part, an empty image, a bad max_detections.
+        let no_image = Bytes::from_static(
+            b"--B\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--B--",
+        );
+        let f = multipart::parse(&no_image, "B").expect("form");
+        let e = DetectRequest::parse(&cfg(), &HashMap::new(), Some(&f), &no_image);
+        assert!(e
+            .expect_err("no image")
+            .to_string()
+            .contains("no part named"));
+        let e = DetectRequest::parse(&cfg(), &HashMap::new(), None, &Bytes::new());
+        assert!(e.expect_err("empty").to_string().contains("empty"));
+        let q: HashMap<String, String> = [("max_detections".to_string(), "-1".to_string())].into();
+        assert!(DetectRequest::parse(&cfg(), &q, None, &raw).is_err());
     }
 
     #[test]
