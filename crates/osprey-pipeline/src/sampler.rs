@@ -25,13 +25,15 @@ impl Sampler {
         self.next = f64::NEG_INFINITY;
     }
 
-    /// Whether the frame at `pts` (seconds) is taken. The cadence is kept across jitter (a
-    /// frame a hair early still counts) and resynchronised after a gap longer than one interval.
+    /// Whether the frame at `pts` (seconds) is taken. The cadence is kept across timestamp
+    /// jitter (a frame up to a tenth of the interval early still counts, so `detect_fps` equal
+    /// to a camera's jittery frame rate takes every frame) and resynchronised after a gap longer
+    /// than one interval.
     pub fn take(&mut self, pts: f64) -> bool {
         let Some(iv) = self.interval else {
             return true;
         };
-        if pts + 1e-6 < self.next {
+        if pts + 0.1 * iv + 1e-6 < self.next {
             return false;
         }
         self.next = if pts - self.next > iv {
@@ -98,14 +100,17 @@ mod tests {
         assert_eq!(taken(Some(10.0), 30.0, 12, 0.0), [0, 3, 6, 9]);
         // 25 fps, 10 fps wanted: 2.5 frames apart on average, so 10 of 25 frames in a second.
         assert_eq!(taken(Some(10.0), 25.0, 25, 0.0).len(), 10);
-        // 15 fps, 4 fps wanted: 4 of 15.
-        assert_eq!(taken(Some(4.0), 15.0, 15, 0.0), [0, 4, 8, 12]);
+        // 15 fps, 4 fps wanted: 4 of 15; frame 11 (0.733 s) is within a tenth of an interval
+        // of the 0.75 s mark, and nearer to it than frame 12 (0.8 s).
+        assert_eq!(taken(Some(4.0), 15.0, 15, 0.0), [0, 4, 8, 11]);
         // Asking for more than the source gives every frame.
         assert_eq!(taken(Some(30.0), 10.0, 5, 0.0), [0, 1, 2, 3, 4]);
         // No rate: every frame.
         assert_eq!(taken(None, 10.0, 4, 0.0), [0, 1, 2, 3]);
-        // Equal rates: every frame.
+        // Equal rates: every frame, also with ±2 ms or ±8 ms of timestamp jitter (RTSP).
         assert_eq!(taken(Some(10.0), 10.0, 20, 0.0).len(), 20);
+        assert_eq!(taken(Some(10.0), 10.0, 20, 0.002).len(), 20);
+        assert_eq!(taken(Some(25.0), 25.0, 50, 0.0015).len(), 50);
         // 5 of 10 with timestamp jitter of ±2 ms: the cadence holds.
         assert_eq!(taken(Some(5.0), 10.0, 20, 0.002).len(), 10);
     }
