@@ -8,6 +8,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
+use osprey_analytics::AnalyticsConfig;
 use osprey_api::{ApiConfig, Secret};
 use osprey_detect::Provider;
 use osprey_infer::InferConfig;
@@ -102,6 +105,8 @@ pub struct Settings {
     pub mqtt: Option<MqttSpec>,
     /// SQLite file of track events (`GET /api/events`); default `data/events.sqlite`.
     pub events_db: Option<PathBuf>,
+    /// Tripwires and ROIs per camera id (`[analytics.<camera>]` tables, Metropolis shapes).
+    pub analytics: Option<BTreeMap<String, AnalyticsConfig>>,
 }
 
 macro_rules! merge_fields {
@@ -157,7 +162,8 @@ impl Settings {
             cameras,
             redis,
             mqtt,
-            events_db
+            events_db,
+            analytics
         )
     }
 
@@ -352,6 +358,7 @@ impl Settings {
                 metrics_upload_flagfile: self.metrics_upload_flagfile,
             },
             verbosity: self.verbosity,
+            analytics: self.analytics.unwrap_or_default(),
         };
         let mut ids = std::collections::HashSet::new();
         for c in &cfg.cameras {
@@ -360,6 +367,17 @@ impl Settings {
             }
             if !ids.insert(c.id.as_str()) {
                 problems.push(format!("camera id {:?} is used twice", c.id));
+            }
+        }
+        for (camera, rules) in &cfg.analytics {
+            if !ids.contains(camera.as_str()) {
+                problems.push(format!(
+                    "analytics.{camera}: no camera {camera:?} is configured"
+                ));
+            }
+            // Everything but the frame bounds, which are known once the stream is open.
+            if let Err(e) = rules.validate(u32::from(u16::MAX), u32::from(u16::MAX)) {
+                problems.push(format!("analytics.{camera}: {e}"));
             }
         }
         positive("max_body_bytes", cfg.api.max_body_bytes, &mut problems);
@@ -569,6 +587,8 @@ pub struct ServeConfig {
     pub store: StoreConfig,
     /// InfluxDB measurements.
     pub metrics: MetricsConfig,
+    /// Analytics rules per camera id (`osprey-analytics`).
+    pub analytics: BTreeMap<String, AnalyticsConfig>,
     /// absl verbosity.
     pub verbosity: Option<i32>,
 }
@@ -731,6 +751,30 @@ prefix = "frigate"
             .to_string();
         assert!(e.contains("set twice"), "{e}");
         assert!(Settings::from_toml("api = 3\n").is_err());
+    }
+
+    #[test]
+    fn analytics_rules_per_camera_from_toml() {
+        let s = Settings::from_toml(
+            r#"
+model = "m.onnx"
+[[cameras]]
+id = "front"
+url = "rtsp://cam/1"
+[analytics.front]
+tripwires = [{ id = "door", wire = [{ x = 10, y = 10 }, { x = 10, y = 200 }], direction = { p1 = { x = 0, y = 100 }, p2 = { x = 20, y = 100 } } }]
+rois = [{ id = "queue", coordinates = [{ x = 0.1, y = 0.1 }, { x = 0.5, y = 0.1 }, { x = 0.5, y = 0.5 }], normalized = true }]
+[analytics.back]
+tripwires = [{ id = "x", wire = [{ x = 1, y = 1 }], direction = { p1 = { x = 0, y = 0 }, p2 = { x = 2, y = 2 } } }]
+"#,
+        )
+        .expect("toml");
+        let (cfg, problems) = s.resolve();
+        assert_eq!(cfg.analytics["front"].tripwires[0].id, "door");
+        let all = problems.join("\n");
+        assert!(all.contains("analytics.back: no camera"), "{all}");
+        assert!(all.contains("tripwires[0].wire"), "{all}");
+        assert!(!all.contains("analytics.front"), "{all}");
     }
 
     #[test]

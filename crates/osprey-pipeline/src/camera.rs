@@ -53,8 +53,28 @@ impl Slot {
     /// Puts `s`; true if it replaced a frame nobody took (a drop).
     pub fn put(&self, s: Sampled) -> bool {
         let replaced = lock(&self.frame).replace(s).is_some();
-        self.ready.notify_one();
+        self.ready.notify_all();
         replaced
+    }
+
+    /// Puts `s` once the slot is empty (the detection thread took the previous frame), so no
+    /// frame is lost; false if `stop` triggered first (the frame is dropped then).
+    pub fn put_when_empty(&self, s: Sampled, stop: &Shutdown) -> bool {
+        let mut g = lock(&self.frame);
+        while g.is_some() {
+            if stop.is_triggered() {
+                return false;
+            }
+            g = self
+                .ready
+                .wait_timeout(g, Duration::from_millis(100))
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        *g = Some(s);
+        drop(g);
+        self.ready.notify_all();
+        true
     }
 
     /// Takes the frame, waiting up to `wait` for one.
@@ -64,7 +84,13 @@ impl Slot {
             .ready
             .wait_timeout_while(g, wait, |f| f.is_none())
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        g.take()
+        let taken = g.take();
+        drop(g);
+        if taken.is_some() {
+            // A decode thread waiting for room (lossless files) may go on.
+            self.ready.notify_all();
+        }
+        taken
     }
 
     /// Wakes a waiting taker (at stop).

@@ -64,6 +64,7 @@ pub(crate) fn run(cam: &Camera, opener: &dyn SourceOpener, clock: &dyn Clock) {
         decoder_threads: 1,
         rtsp_client: cam.spec.client().unwrap_or_default(),
     };
+    let lossless = is_file && !opts.realtime;
     let mut sampler = Sampler::new(cam.spec.detect_fps);
     let mut backoff = Backoff::default();
     let mut frame_no = 0u64;
@@ -147,7 +148,14 @@ pub(crate) fn run(cam: &Camera, opener: &dyn SourceOpener, clock: &dyn Clock) {
                 wall: clock.unix(),
                 img,
             };
-            if cam.slot.put(s) {
+            // A file read faster than real time waits for detection instead of dropping:
+            // every sampled frame is detected (counts on it match an offline run).
+            let dropped = if lossless {
+                !cam.slot.put_when_empty(s, &cam.stop)
+            } else {
+                cam.slot.put(s)
+            };
+            if dropped {
                 cam.counters.dropped.inc();
             }
         };

@@ -130,13 +130,17 @@ impl Clock for Recorder {
 }
 
 fn camera(url: &str, detect_fps: Option<f64>) -> Camera {
-    let spec = CameraSpec {
+    camera_with(CameraSpec {
         id: "cam".into(),
         url: url.into(),
         detect_fps,
         ..CameraSpec::default()
-    };
-    let source = Source::parse(url).expect("url");
+    })
+}
+
+fn camera_with(spec: CameraSpec) -> Camera {
+    let url = spec.url.clone();
+    let source = Source::parse(&url).expect("url");
     Camera::new(spec, source, "model".into(), &CameraMetrics::unregistered())
 }
 
@@ -298,4 +302,32 @@ fn a_stopped_camera_does_not_wait_out_its_backoff() {
     let (waits, attempts) = run_script(&cam, vec![Err(open_error())]);
     assert!(waits.is_empty(), "stopped before the first open");
     assert_eq!(attempts, 0);
+}
+
+#[test]
+fn a_file_read_faster_than_real_time_waits_for_detection_instead_of_dropping() {
+    let cam = Arc::new(camera_with(CameraSpec {
+        id: "cam".into(),
+        url: "/videos/clip.mp4".into(),
+        realtime: Some(false),
+        ..CameraSpec::default()
+    }));
+    // A slow detection thread: takes a frame every 2 ms.
+    let taker = {
+        let cam = Arc::clone(&cam);
+        std::thread::spawn(move || {
+            let mut seqs = Vec::new();
+            while let Some(s) = cam.slot.take(Duration::from_millis(500)) {
+                seqs.push(s.frame);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            seqs
+        })
+    };
+    let mut f = frames(40, 10.0);
+    f.push(Step::End);
+    run_script(&cam, vec![Ok(f)]);
+    let seqs = taker.join().expect("taker");
+    assert_eq!(seqs, (0..40).collect::<Vec<u64>>(), "every frame, in order");
+    assert_eq!(cam.counters.dropped.get(), 0);
 }

@@ -29,7 +29,7 @@ pub struct CameraSpec {
     #[serde(default, rename = "loop")]
     pub loop_file: Option<bool>,
     /// Files: read at the native frame rate like a camera (default true); false reads as fast
-    /// as detection keeps up.
+    /// as detection keeps up, waiting for it, so no sampled frame is dropped.
     #[serde(default)]
     pub realtime: Option<bool>,
     /// Seconds a lost track is kept for re-identification (default 3).

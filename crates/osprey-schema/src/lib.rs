@@ -134,6 +134,7 @@ pub struct ObjectSnapshot {
     pub frame_time: f64,
 }
 
+pub mod analytics;
 mod status;
 pub use status::{CameraPhase, CameraStatus, ErrorInfo, FrameCounts, Rates, SpecView, StreamView};
 

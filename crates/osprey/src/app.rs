@@ -1,6 +1,6 @@
 //! The composition root of `osprey serve`: models (osprey-infer) → camera pipeline
-//! (osprey-pipeline) → per camera: object lifecycle (osprey-analytics) → publishers
-//! (osprey-sinks) and the event store (osprey-store); the HTTP API (osprey-api) over all of
+//! (osprey-pipeline) → per camera: object lifecycle and counting (osprey-analytics) →
+//! publishers and Prometheus (osprey-sinks) and the event store (osprey-store); the HTTP API (osprey-api) over all of
 //! them; one metrics registry; shutdown in order (cameras end their tracks while the
 //! publishers are still up, then the publishers go).
 
@@ -8,21 +8,69 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use osprey_analytics::Lifecycle;
+use std::collections::BTreeMap;
+
+use osprey_analytics::{Analytics, AnalyticsConfig, Lifecycle};
 use osprey_api::{AppState, HttpMetrics};
 use osprey_base::RealClock;
 use osprey_config::ServeConfig;
 use osprey_infer::Models;
 use osprey_pipeline::{CameraMetrics, Cameras, FrameSink, PipelineContext, SinkFactory};
 use osprey_schema::FrameResult;
+use osprey_sinks::analytics::{AnalyticsMetrics, AnalyticsTopics};
 use osprey_sinks::{deepstream, frigate, Bus, FrameMessage};
 use osprey_store::{EventRecord, EventStore};
 
-/// Where every camera's results go: the shared publishers and the event store.
+/// Where every camera's results go: the shared publishers and the event store, and the
+/// analytics rules per camera.
 #[derive(Debug)]
 struct Outputs {
     bus: Arc<Bus>,
     events: Option<EventStore>,
+    rules: BTreeMap<String, AnalyticsConfig>,
+    analytics_metrics: AnalyticsMetrics,
+}
+
+/// One camera's counting: its rules, compiled for the stream's frame size at the first frame.
+struct Counting {
+    camera: String,
+    rules: AnalyticsConfig,
+    engine: Option<Analytics>,
+    /// The rules did not fit the stream (reported once; counting is off).
+    failed: bool,
+    metrics: AnalyticsMetrics,
+    topics: AnalyticsTopics,
+}
+
+impl Counting {
+    /// Runs the engine on one frame; the MQTT messages its results make.
+    fn frame(&mut self, result: &FrameResult) -> Vec<osprey_sinks::MqttMessage> {
+        if self.engine.is_none() && !self.failed {
+            match self.rules.validate(result.width, result.height) {
+                Ok(rules) => self.engine = Some(Analytics::new(rules)),
+                Err(e) => {
+                    tracing::error!(camera = %self.camera, width = result.width, height = result.height, error = %e, "the analytics rules do not fit this stream; counting is off");
+                    self.failed = true;
+                }
+            }
+        }
+        let Some(engine) = self.engine.as_mut() else {
+            return Vec::new();
+        };
+        let fa = engine.process(result);
+        self.metrics.observe(&self.camera, &fa);
+        self.topics.on_frame(&fa)
+    }
+
+    /// The camera stops: objects still inside ROIs exit, open objects settle.
+    fn finish(&mut self) -> Vec<osprey_sinks::MqttMessage> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Vec::new();
+        };
+        let events = engine.finish();
+        self.metrics.events(&self.camera, &events);
+        self.topics.on_events(&events)
+    }
 }
 
 impl SinkFactory for Outputs {
@@ -36,6 +84,14 @@ impl SinkFactory for Outputs {
             counts: frigate::Counts::new(camera),
             bus: Arc::clone(&self.bus),
             events: self.events.clone(),
+            counting: self.rules.get(camera).map(|rules| Counting {
+                camera: camera.to_string(),
+                rules: rules.clone(),
+                engine: None,
+                failed: false,
+                metrics: self.analytics_metrics.clone(),
+                topics: AnalyticsTopics::new(camera, BTreeMap::new()),
+            }),
         })
     }
 }
@@ -47,9 +103,18 @@ struct CameraOutput {
     counts: frigate::Counts,
     bus: Arc<Bus>,
     events: Option<EventStore>,
+    counting: Option<Counting>,
 }
 
 impl CameraOutput {
+    fn publish(&self, messages: Vec<osprey_sinks::MqttMessage>) {
+        if self.bus.has_mqtt() {
+            for m in messages {
+                self.bus.mqtt(m);
+            }
+        }
+    }
+
     /// Object events to MQTT and the store; per-label counts to MQTT.
     fn objects(&mut self, result: &FrameResult) {
         let mqtt = self.bus.has_mqtt();
@@ -72,6 +137,10 @@ impl CameraOutput {
 impl FrameSink for CameraOutput {
     fn frame(&mut self, result: &FrameResult) {
         self.objects(result);
+        if let Some(c) = self.counting.as_mut() {
+            let m = c.frame(result);
+            self.publish(m);
+        }
         self.bus.frame(FrameMessage {
             camera: result.camera.clone(),
             json: deepstream::minimal_schema(result),
@@ -80,6 +149,11 @@ impl FrameSink for CameraOutput {
 
     fn finish(&mut self, last: &FrameResult) {
         self.objects(last);
+        if let Some(c) = self.counting.as_mut() {
+            let mut m = c.frame(last);
+            m.extend(c.finish());
+            self.publish(m);
+        }
     }
 }
 
@@ -111,6 +185,7 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
     let models = Models::load(&cfg.models, registry)?;
     let publish = osprey_sinks::register_metrics(registry).context("metrics")?;
     let camera_metrics = CameraMetrics::register(registry).context("metrics")?;
+    let analytics_metrics = AnalyticsMetrics::register(registry).context("metrics")?;
     // The event store opens when there are cameras to produce events (or a database to read).
     let events = if !cfg.cameras.is_empty() || cfg.store.events_db.exists() {
         Some(EventStore::open(&cfg.store.events_db, publish.clone())?)
@@ -127,6 +202,8 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
         sinks: Arc::new(Outputs {
             bus: Arc::clone(&bus),
             events: events.clone(),
+            rules: cfg.analytics.clone(),
+            analytics_metrics,
         }),
         clock: Arc::new(RealClock::default()),
     });

@@ -57,6 +57,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "osprey-pipeline",
             "osprey-sinks",
             "osprey-api",
+            "osprey-analytics",
         ],
     ),
     ("osprey-testkit", &[]),

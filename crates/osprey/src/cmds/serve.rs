@@ -225,6 +225,7 @@ impl Args {
                 .as_deref()
                 .map(|m| mqtt_spec(m, self.mqtt_prefix.as_deref())),
             events_db: self.events_db.clone(),
+            analytics: None,
         }
     }
 
