@@ -51,6 +51,14 @@ fn exit_name() -> DirectionName {
     }
 }
 
+fn is_entry_name(n: &DirectionName) -> bool {
+    *n == entry_name()
+}
+
+fn is_exit_name(n: &DirectionName) -> bool {
+    *n == exit_name()
+}
+
 /// The direction arrow of a tripwire: `p1→p2` points the ENTRY (IN) way.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TripwireDirection {
@@ -59,10 +67,10 @@ pub struct TripwireDirection {
     /// Head of the arrow: the side of the wire it lies on is the entry side.
     pub p2: Point,
     /// Name of the IN direction.
-    #[serde(default = "entry_name")]
+    #[serde(default = "entry_name", skip_serializing_if = "is_entry_name")]
     pub entry: DirectionName,
     /// Name of the OUT direction.
-    #[serde(default = "exit_name")]
+    #[serde(default = "exit_name", skip_serializing_if = "is_exit_name")]
     pub exit: DirectionName,
 }
 
@@ -72,27 +80,28 @@ pub struct Tripwire {
     /// Unique rule id (across tripwires and ROIs).
     pub id: String,
     /// Display name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// The wire: a polyline of at least 2 points.
     pub wire: Vec<Point>,
     /// The arrow naming the IN direction.
     pub direction: TripwireDirection,
     /// Labels counted (empty: all).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
     /// Coordinates are fractions of the frame (0–1) instead of pixels.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub normalized: bool,
     /// The point of the box tested against the wire.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default_anchor")]
     pub anchor: Anchor,
     /// Metropolis `tripwireMinPoints`: observations required on each side of the wire (a window of
     /// `2 × min_points`). `1` is the plain rule: every move across the wire counts.
     #[serde(
         default = "default_min_points",
         alias = "minPoints",
-        alias = "tripwireMinPoints"
+        alias = "tripwireMinPoints",
+        skip_serializing_if = "is_default_min_points"
     )]
     pub min_points: usize,
 }
@@ -101,39 +110,69 @@ fn default_min_points() -> usize {
     5
 }
 
+// Defaults are left out when rules are written back, so they read as they were given.
+fn is_default_min_points(v: &usize) -> bool {
+    *v == default_min_points()
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+fn is_default_anchor(a: &Anchor) -> bool {
+    *a == Anchor::default()
+}
+
 /// A Metropolis region of interest (a polygon) with Frigate-style inertia and loitering.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Roi {
     /// Unique rule id (across tripwires and ROIs).
     pub id: String,
     /// Display name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// The polygon: at least 3 points, simple (no crossing or touching edges).
     pub coordinates: Vec<Point>,
     /// Labels counted (empty: all).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
     /// Coordinates are fractions of the frame (0–1) instead of pixels.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub normalized: bool,
     /// The point of the box tested against the polygon.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default_anchor")]
     pub anchor: Anchor,
     /// Consecutive observations inside before an object counts as inside (0 and 1: at once).
-    #[serde(default = "default_inertia", alias = "entryInertia")]
+    #[serde(
+        default = "default_inertia",
+        alias = "entryInertia",
+        skip_serializing_if = "is_default_inertia"
+    )]
     pub entry_inertia: u32,
     /// Consecutive frames outside (or unseen) before an inside object counts as gone (0 and 1: at
     /// once).
-    #[serde(default = "default_inertia", alias = "exitInertia")]
+    #[serde(
+        default = "default_inertia",
+        alias = "exitInertia",
+        skip_serializing_if = "is_default_inertia"
+    )]
     pub exit_inertia: u32,
     /// Raise a loitering event once an object has stayed this long (seconds); `None`: never.
-    #[serde(default, alias = "loiteringSeconds", alias = "loitering_time")]
+    #[serde(
+        default,
+        alias = "loiteringSeconds",
+        alias = "loitering_time",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub loitering_seconds: Option<f64>,
 }
 
 fn default_inertia() -> u32 {
     3
+}
+
+fn is_default_inertia(v: &u32) -> bool {
+    *v == default_inertia()
 }
 
 /// Re-identification across tracker id switches.

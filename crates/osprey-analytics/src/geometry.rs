@@ -5,13 +5,25 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A point in image coordinates (pixels, or 0–1 when a rule says `normalized`).
+/// A point in image coordinates (pixels, or 0–1 when a rule says `normalized`). Whole numbers
+/// serialise as JSON integers, so rules read back exactly as Metropolis clients wrote them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// Horizontal coordinate, to the right.
+    #[serde(serialize_with = "number")]
     pub x: f64,
     /// Vertical coordinate, downwards.
+    #[serde(serialize_with = "number")]
     pub y: f64,
+}
+
+/// `366.0` as `366`, `0.5` as `0.5`.
+fn number<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
 }
 
 impl Point {

@@ -62,6 +62,7 @@ mod events;
 pub mod geometry;
 mod lifecycle;
 mod object;
+mod rules;
 mod summary;
 mod validate;
 
@@ -76,6 +77,7 @@ pub use events::{
 };
 pub use geometry::Point;
 pub use lifecycle::{Lifecycle, UPDATE_EVERY};
+pub use rules::{OnChange, RuleBook};
 pub use summary::{
     Summary, SummaryBuilder, SummaryCrossing, SummaryFov, SummaryRoi, SummaryTripwire,
 };

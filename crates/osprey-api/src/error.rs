@@ -47,6 +47,10 @@ pub enum ApiError {
     /// The resource exists already.
     #[error("{0}")]
     Conflict(String),
+    /// Nothing to return yet (Metropolis: no configuration for this sensor); clients treat
+    /// 422 as "empty".
+    #[error("{0}")]
+    Unprocessable(String),
     /// Wrong method.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -87,6 +91,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Busy(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

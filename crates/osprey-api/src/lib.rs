@@ -12,6 +12,7 @@
 mod cameras;
 pub mod decode_pool;
 pub mod deepstack;
+mod emdx;
 pub mod error;
 mod events;
 mod influx;
@@ -49,6 +50,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(status::metrics))
         .merge(cameras::routes())
         .merge(events::routes())
+        .merge(emdx::routes())
         .fallback(status::not_found)
         .method_not_allowed_fallback(status::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -88,6 +88,8 @@ pub struct AppState {
     pub cameras: Arc<osprey_pipeline::Cameras>,
     /// The object-event store, when open.
     pub events: Option<osprey_store::EventStore>,
+    /// Analytics rules per camera (the `/emdx/api/v2/config` routes change them).
+    pub rules: Arc<osprey_analytics::RuleBook>,
 }
 
 impl AppState {

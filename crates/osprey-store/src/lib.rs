@@ -1,8 +1,18 @@
-//! Embedded storage: the object-event store (SQLite, WAL; a writer thread fed by a bounded
-//! queue, a separate read connection for queries). Analytics time series and the recordings
-//! index land here next.
+//! Embedded storage: the object-event store and the analytics store (SQLite, WAL; a writer
+//! thread fed by a bounded queue, a separate read connection for queries). The recordings index
+//! lands here next.
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
+mod analytics;
+mod buckets;
 mod events;
+mod timestamp;
 
+pub use analytics::{
+    AnalyticsConfig, AnalyticsError, AnalyticsRecord, AnalyticsStore, Crossing, CrossingCounts,
+    Direction, EventKind, InOut, LabelCrossings, OccupancyBucket, OccupancySample, OccupancyStat,
+    RoiKind, RoiTransition, TotalsSnapshot, TripwireBucket, MAX_COMMIT_INTERVAL,
+};
+pub use buckets::{BucketSpec, Buckets, DEFAULT_BUCKET_COUNT, MAX_BUCKETS};
 pub use events::{EventQuery, EventRecord, EventStore, StoreError};
+pub use timestamp::{format_timestamp, parse_timestamp};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use std::collections::BTreeMap;
 
-use osprey_analytics::{Analytics, AnalyticsConfig, Lifecycle};
+use osprey_analytics::{Analytics, AnalyticsConfig, Lifecycle, RuleBook};
 use osprey_api::{AppState, HttpMetrics};
 use osprey_base::RealClock;
 use osprey_config::ServeConfig;
@@ -27,33 +27,52 @@ use osprey_store::{EventRecord, EventStore};
 struct Outputs {
     bus: Arc<Bus>,
     events: Option<EventStore>,
-    rules: BTreeMap<String, AnalyticsConfig>,
+    rules: Arc<RuleBook>,
     analytics_metrics: AnalyticsMetrics,
 }
 
-/// One camera's counting: its rules, compiled for the stream's frame size at the first frame.
+/// One camera's counting: its rules, compiled for the stream's frame size, recompiled when
+/// they change (the totals carry over).
 struct Counting {
     camera: String,
-    rules: AnalyticsConfig,
+    rules: Arc<RuleBook>,
+    /// The rules version the engine was compiled from (0: none).
+    version: u64,
     engine: Option<Analytics>,
-    /// The rules did not fit the stream (reported once; counting is off).
-    failed: bool,
     metrics: AnalyticsMetrics,
     topics: AnalyticsTopics,
 }
 
 impl Counting {
-    /// Runs the engine on one frame; the MQTT messages its results make.
-    fn frame(&mut self, result: &FrameResult) -> Vec<osprey_sinks::MqttMessage> {
-        if self.engine.is_none() && !self.failed {
-            match self.rules.validate(result.width, result.height) {
-                Ok(rules) => self.engine = Some(Analytics::new(rules)),
-                Err(e) => {
-                    tracing::error!(camera = %self.camera, width = result.width, height = result.height, error = %e, "the analytics rules do not fit this stream; counting is off");
-                    self.failed = true;
+    /// Compiles the camera's current rules for this frame's size when they changed.
+    fn refresh(&mut self, result: &FrameResult) {
+        let version = self.rules.version(&self.camera);
+        if version == self.version {
+            return;
+        }
+        self.version = version;
+        let old = self.engine.take();
+        let Some((_, cfg)) = self.rules.get(&self.camera) else {
+            return;
+        };
+        match cfg.validate(result.width, result.height) {
+            Ok(rules) => {
+                let mut engine = Analytics::new(rules);
+                if let Some(old) = old {
+                    engine.restore_counts(old.counts());
                 }
+                tracing::info!(camera = %self.camera, tripwires = cfg.tripwires.len(), rois = cfg.rois.len(), "counting with new rules");
+                self.engine = Some(engine);
+            }
+            Err(e) => {
+                tracing::error!(camera = %self.camera, width = result.width, height = result.height, error = %e, "the analytics rules do not fit this stream; counting is off");
             }
         }
+    }
+
+    /// Runs the engine on one frame; the MQTT messages its results make.
+    fn frame(&mut self, result: &FrameResult) -> Vec<osprey_sinks::MqttMessage> {
+        self.refresh(result);
         let Some(engine) = self.engine.as_mut() else {
             return Vec::new();
         };
@@ -84,11 +103,11 @@ impl SinkFactory for Outputs {
             counts: frigate::Counts::new(camera),
             bus: Arc::clone(&self.bus),
             events: self.events.clone(),
-            counting: self.rules.get(camera).map(|rules| Counting {
+            counting: Some(Counting {
                 camera: camera.to_string(),
-                rules: rules.clone(),
+                rules: Arc::clone(&self.rules),
+                version: 0,
                 engine: None,
-                failed: false,
                 metrics: self.analytics_metrics.clone(),
                 topics: AnalyticsTopics::new(camera, BTreeMap::new()),
             }),
@@ -196,13 +215,14 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
         Bus::start(cfg.redis.as_ref(), cfg.mqtt.as_ref(), publish)
             .context("starting the publishers")?,
     );
+    let rules = Arc::new(rule_book(cfg));
     let cameras = Cameras::new(PipelineContext {
         models: models.clone(),
         metrics: camera_metrics,
         sinks: Arc::new(Outputs {
             bus: Arc::clone(&bus),
             events: events.clone(),
-            rules: cfg.analytics.clone(),
+            rules: Arc::clone(&rules),
             analytics_metrics,
         }),
         clock: Arc::new(RealClock::default()),
@@ -240,10 +260,66 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
             .unwrap_or_else(|_| "osprey".into()),
         cameras: Arc::clone(&cameras),
         events,
+        rules,
     });
     Ok(App {
         state,
         cameras,
         bus,
     })
+}
+
+/// Where rules set through the API are kept: beside the event store.
+fn rules_file(cfg: &ServeConfig) -> std::path::PathBuf {
+    cfg.store.events_db.with_file_name("analytics-rules.json")
+}
+
+/// The rules of the TOML file, overlaid by those set through the API before (kept in
+/// `analytics-rules.json`, rewritten atomically on every change).
+fn rule_book(cfg: &ServeConfig) -> RuleBook {
+    let path = rules_file(cfg);
+    let mut rules = cfg.analytics.clone();
+    match std::fs::read(&path) {
+        Ok(bytes) => match serde_json::from_slice::<BTreeMap<String, AnalyticsConfig>>(&bytes) {
+            Ok(saved) => {
+                tracing::info!(path = %path.display(), cameras = saved.len(), "analytics rules set through the API");
+                rules.extend(saved);
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot read the saved analytics rules; using the configuration's")
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot read the saved analytics rules")
+        }
+    }
+    RuleBook::new(
+        rules,
+        Some(Box::new(move |all| {
+            if let Err(e) = save_atomically(&path, all) {
+                tracing::error!(path = %path.display(), error = %e, "cannot save the analytics rules");
+            }
+        })),
+    )
+}
+
+/// Writes `rules` to a temporary file, syncs it, and renames it over `path`.
+fn save_atomically(
+    path: &std::path::Path,
+    rules: &BTreeMap<String, AnalyticsConfig>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec_pretty(rules).map_err(std::io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }

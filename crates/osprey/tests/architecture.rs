@@ -46,6 +46,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "osprey-pipeline",
             "osprey-store",
             "osprey-influx",
+            "osprey-analytics",
         ],
     ),
     (

@@ -96,3 +96,137 @@ rois = [{{ id = "R", coordinates = [{{ x = 204, y = 126 }}, {{ x = 294, y = 117 
     assert!(entries > 0.0, "ROI entries counted");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn send(
+    s: &Server,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> osprey_testkit::server::Response {
+    let auth = key
+        .map(|k| format!("X-API-Key: {k}\r\n"))
+        .unwrap_or_default();
+    s.request(
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nUser-Type: Admin\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+const LINE_A: &str = r#"{"sensorId":"walk","deleteIfPresent":true,"tripwires":[{"id":"A","name":"footpath","wire":[{"x":366,"y":288},{"x":330,"y":108}],"direction":{"p1":{"x":330,"y":200},"p2":{"x":370,"y":200},"entry":{"name":"east"},"exit":{"name":"west"}}}]}"#;
+const ROI_R: &str = r#"{"sensorId":"walk","deleteIfPresent":true,"rois":[{"id":"R","name":"lamp post","coordinates":[{"x":204,"y":126},{"x":294,"y":117},{"x":330,"y":162},{"x":312,"y":216},{"x":216,"y":207}]}]}"#;
+
+#[test]
+fn metropolis_config_api_sets_validates_persists_and_counts() {
+    let Some((shared, _)) = osprey_testkit::require_model_env("emdx config API") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("osprey-emdx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = shared.join("models/yolo11n-320.onnx").display().to_string();
+    let camera = format!("walk={}", shared.join("video/pedestrians.mp4").display());
+    let db = dir.join("events.sqlite").display().to_string();
+    let args = [
+        "--model",
+        &model,
+        "--camera",
+        &camera,
+        "--events-db",
+        &db,
+        "--api-key",
+        "k",
+    ];
+    let s = Server::start(BIN, &args, &[]);
+    let q = "/emdx/api/v2/config/tripwire?sensorId=walk";
+    let r = get(&s, q);
+    assert_eq!(r.status, 422, "no tripwires yet");
+    assert_eq!(
+        send(&s, "POST", q, None, LINE_A).status,
+        401,
+        "writes need the key"
+    );
+    let bad = send(
+        &s,
+        "POST",
+        q,
+        Some("k"),
+        r#"{"tripwires":[{"id":"A","wire":[{"x":1,"y":1}],"direction":{"p1":{"x":0,"y":0},"p2":{"x":2,"y":2}}}]}"#,
+    );
+    assert_eq!(bad.status, 400);
+    assert!(
+        String::from_utf8_lossy(&bad.body).contains("tripwires[0].wire"),
+        "{}",
+        String::from_utf8_lossy(&bad.body)
+    );
+    let out = send(
+        &s,
+        "POST",
+        q,
+        Some("k"),
+        r#"{"tripwires":[{"id":"A","wire":[{"x":1,"y":1},{"x":900,"y":1}],"direction":{"p1":{"x":5,"y":0},"p2":{"x":5,"y":2}}}]}"#,
+    );
+    assert_eq!(
+        out.status, 400,
+        "out of the 480x360 frame once the stream is open"
+    );
+    assert_eq!(
+        send(&s, "POST", &format!("{q}&sensorID=x"), Some("k"), LINE_A).status,
+        400,
+        "unknown query parameter"
+    );
+    assert_eq!(
+        get(&s, "/emdx/api/v2/config/tripwire?sensorId=nope").status,
+        404
+    );
+    let set = send(&s, "POST", q, Some("k"), LINE_A);
+    assert_eq!(set.status, 200, "{}", String::from_utf8_lossy(&set.body));
+    let posted: serde_json::Value = serde_json::from_str(LINE_A).unwrap();
+    assert_eq!(
+        get(&s, q).json()["tripwires"],
+        posted["tripwires"],
+        "read back identical"
+    );
+    let rq = "/emdx/api/v2/config/roi?sensorId=walk";
+    assert_eq!(send(&s, "POST", rq, Some("k"), ROI_R).status, 200);
+    // The rules apply to the running camera: crossings appear as the looping clip plays.
+    let started = Instant::now();
+    let counted = loop {
+        let text = String::from_utf8(get(&s, "/metrics").body).unwrap();
+        let n: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("osprey_tripwire_crossings_total{camera=\"walk\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if n > 0.0 || started.elapsed() > Duration::from_secs(60) {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    eprintln!(
+        "crossings counted {:.1} s after the tripwire was posted: {counted}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(counted > 0.0);
+    // Delete one, then read 422; the ROI stays, also across a restart.
+    assert_eq!(
+        send(&s, "DELETE", &format!("{q}&tripwireId=B"), Some("k"), "").status,
+        404
+    );
+    assert_eq!(
+        send(&s, "DELETE", &format!("{q}&tripwireId=A"), Some("k"), "").status,
+        200
+    );
+    assert_eq!(get(&s, q).status, 422);
+    assert_eq!(s.terminate(), Some(0));
+    let s = Server::start(BIN, &args, &[]);
+    let roi = get(&s, rq);
+    assert_eq!(roi.status, 200, "persisted across a restart");
+    let posted: serde_json::Value = serde_json::from_str(ROI_R).unwrap();
+    assert_eq!(roi.json()["rois"], posted["rois"]);
+    assert_eq!(get(&s, q).status, 422);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,50 @@
+//! NVIDIA Metropolis (Jetson Platform Services "emdx" analytics) compatible routes under
+//! `/emdx/api/v2`, `sensorId` = camera id: tripwire and ROI configuration. Writes need the API
+//! key when one is configured; reads do not (as Metropolis clients send none).
+
+mod config;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The `/emdx/api/v2` routes.
+pub fn routes() -> Router<Arc<AppState>> {
+    config::routes()
+}
+
+/// Refuses query parameters other than `allowed` (a typo must not silently widen a query).
+fn only(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+    let mut unknown: Vec<&str> = q
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !allowed.contains(k) && *k != "api_key")
+        .collect();
+    unknown.sort_unstable();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "unknown query parameter{} {}; this route takes {}",
+            if unknown.len() > 1 { "s" } else { "" },
+            unknown.join(", "),
+            allowed.join(", ")
+        )))
+    }
+}
+
+/// The `sensorId` query parameter: a camera that exists.
+fn sensor(state: &AppState, q: &HashMap<String, String>) -> Result<String, ApiError> {
+    let id = q
+        .get("sensorId")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("sensorId is required".into()))?;
+    if state.cameras.get(id).is_none() {
+        return Err(ApiError::NotFound(format!("no camera (sensor) {id:?}")));
+    }
+    Ok(id.clone())
+}
