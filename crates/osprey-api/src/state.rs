@@ -90,6 +90,8 @@ pub struct AppState {
     pub events: Option<osprey_store::EventStore>,
     /// Analytics rules per camera (the `/emdx/api/v2/config` routes change them).
     pub rules: Arc<osprey_analytics::RuleBook>,
+    /// The analytics time series, when open (the `/emdx/api/v2/metrics` routes read it).
+    pub analytics: Option<osprey_store::AnalyticsStore>,
 }
 
 impl AppState {

@@ -10,16 +10,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use std::collections::BTreeMap;
 
-use osprey_analytics::{Analytics, AnalyticsConfig, Lifecycle, RuleBook};
+use osprey_analytics::{Analytics, AnalyticsConfig, Counts, Lifecycle, RuleBook};
 use osprey_api::{AppState, HttpMetrics};
 use osprey_base::RealClock;
 use osprey_config::ServeConfig;
 use osprey_infer::Models;
 use osprey_pipeline::{CameraMetrics, Cameras, FrameSink, PipelineContext, SinkFactory};
+use osprey_schema::analytics::{AnalyticsEvent, Direction, FrameAnalytics};
 use osprey_schema::FrameResult;
 use osprey_sinks::analytics::{AnalyticsMetrics, AnalyticsTopics};
 use osprey_sinks::{deepstream, frigate, Bus, FrameMessage};
-use osprey_store::{EventRecord, EventStore};
+use osprey_store::{AnalyticsRecord, AnalyticsStore, EventRecord, EventStore};
 
 /// Where every camera's results go: the shared publishers and the event store, and the
 /// analytics rules per camera.
@@ -29,6 +30,81 @@ struct Outputs {
     events: Option<EventStore>,
     rules: Arc<RuleBook>,
     analytics_metrics: AnalyticsMetrics,
+    analytics_store: Option<AnalyticsStore>,
+}
+
+/// The store's records for one frame's analytics: events, occupancy samples (FOV and each
+/// ROI), and, with any crossing, the totals snapshot in the same batch (so restored totals
+/// always agree with the stored events).
+fn records(camera: &str, fa: &FrameAnalytics, counts: &Counts) -> Vec<AnalyticsRecord> {
+    use osprey_store as st;
+    let ts_ms = (fa.wall * 1000.0).round() as i64;
+    let mut out = Vec::with_capacity(fa.events.len() + fa.rois.len() + 2);
+    let mut crossed = false;
+    for e in &fa.events {
+        out.push(match e {
+            AnalyticsEvent::Crossing(c) => {
+                crossed = true;
+                AnalyticsRecord::Crossing(st::Crossing {
+                    camera: camera.to_string(),
+                    rule_id: c.rule_id.clone(),
+                    ts_ms: (c.wall * 1000.0).round() as i64,
+                    object_id: c.object_id,
+                    track_id: c.track_id,
+                    label: c.label.clone(),
+                    direction: match c.direction {
+                        Direction::In => st::Direction::In,
+                        Direction::Out => st::Direction::Out,
+                    },
+                })
+            }
+            AnalyticsEvent::RoiEnter(r)
+            | AnalyticsEvent::RoiExit(r)
+            | AnalyticsEvent::Loitering(r) => AnalyticsRecord::Roi(st::RoiTransition {
+                camera: camera.to_string(),
+                rule_id: r.rule_id.clone(),
+                ts_ms: (r.wall * 1000.0).round() as i64,
+                object_id: r.object_id,
+                track_id: r.track_id,
+                label: r.label.clone(),
+                kind: match e {
+                    AnalyticsEvent::RoiEnter(_) => st::RoiKind::Enter,
+                    AnalyticsEvent::RoiExit(_) => st::RoiKind::Exit,
+                    _ => st::RoiKind::Loiter,
+                },
+                dwell_s: r.dwell_seconds,
+            }),
+        });
+    }
+    let sample = |rule: &str, o: &osprey_schema::analytics::Occupancy| {
+        AnalyticsRecord::Occupancy(st::OccupancySample {
+            camera: camera.to_string(),
+            rule_id: rule.to_string(),
+            ts_ms,
+            total: o.total,
+            by_label: o.by_class.clone(),
+        })
+    };
+    out.push(sample("fov", &fa.fov));
+    for r in &fa.rois {
+        out.push(sample(&r.rule_id, &r.occupancy));
+    }
+    if crossed {
+        if let Ok(json) = serde_json::to_string(counts) {
+            out.push(AnalyticsRecord::Totals(st::TotalsSnapshot {
+                camera: camera.to_string(),
+                json,
+                ts_ms,
+            }));
+        }
+    }
+    out
+}
+
+/// The totals saved for `camera` before a restart.
+fn saved_counts(store: Option<&AnalyticsStore>, camera: &str) -> Option<Counts> {
+    let snap = store?.load_totals(camera).ok()??;
+    serde_json::from_str(&snap.json).ok()
 }
 
 /// One camera's counting: its rules, compiled for the stream's frame size, recompiled when
@@ -41,6 +117,7 @@ struct Counting {
     engine: Option<Analytics>,
     metrics: AnalyticsMetrics,
     topics: AnalyticsTopics,
+    store: Option<AnalyticsStore>,
 }
 
 impl Counting {
@@ -58,8 +135,23 @@ impl Counting {
         match cfg.validate(result.width, result.height) {
             Ok(rules) => {
                 let mut engine = Analytics::new(rules);
-                if let Some(old) = old {
-                    engine.restore_counts(old.counts());
+                // Totals go on: from the engine the rules replace, or from before a restart.
+                let before = match old {
+                    Some(old) => Some(old.counts().clone()),
+                    None => saved_counts(self.store.as_ref(), &self.camera),
+                };
+                if let Some(before) = before {
+                    engine.restore_counts(&before);
+                    let seeded = engine
+                        .counts()
+                        .tripwires
+                        .iter()
+                        .map(|(id, t)| {
+                            let r = t.raw_total();
+                            (id.clone(), (r.in_, r.out))
+                        })
+                        .collect();
+                    self.topics = AnalyticsTopics::new(&self.camera, seeded);
                 }
                 tracing::info!(camera = %self.camera, tripwires = cfg.tripwires.len(), rois = cfg.rois.len(), "counting with new rules");
                 self.engine = Some(engine);
@@ -78,6 +170,9 @@ impl Counting {
         };
         let fa = engine.process(result);
         self.metrics.observe(&self.camera, &fa);
+        if let Some(store) = &self.store {
+            store.push(records(&self.camera, &fa, engine.counts()));
+        }
         self.topics.on_frame(&fa)
     }
 
@@ -88,6 +183,20 @@ impl Counting {
         };
         let events = engine.finish();
         self.metrics.events(&self.camera, &events);
+        if let Some(store) = &self.store {
+            let fa = FrameAnalytics {
+                seq: 0,
+                pts: 0.0,
+                wall: osprey_base::unix_now(),
+                events: events.clone(),
+                fov: Default::default(),
+                rois: Vec::new(),
+            };
+            let mut batch = records(&self.camera, &fa, engine.counts());
+            // Only the events and the totals: no occupancy sample for a stopped camera.
+            batch.retain(|r| !matches!(r, AnalyticsRecord::Occupancy(_)));
+            store.push(batch);
+        }
         self.topics.on_events(&events)
     }
 }
@@ -110,6 +219,7 @@ impl SinkFactory for Outputs {
                 engine: None,
                 metrics: self.analytics_metrics.clone(),
                 topics: AnalyticsTopics::new(camera, BTreeMap::new()),
+                store: self.analytics_store.clone(),
             }),
         })
     }
@@ -190,9 +300,16 @@ impl App {
     /// published), then the publishers. Blocking.
     pub fn stopper(&self) -> impl FnOnce() + Send + 'static {
         let (cameras, bus) = (Arc::clone(&self.cameras), Arc::clone(&self.bus));
+        let analytics = self.state.analytics.clone();
         move || {
             cameras.shutdown();
             bus.shutdown();
+            // The cameras' last analytics (exits, totals) are committed before the exit.
+            if let Some(a) = analytics {
+                if let Err(e) = a.flush() {
+                    tracing::warn!(error = %e, "analytics not flushed at shutdown");
+                }
+            }
         }
     }
 }
@@ -203,6 +320,7 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
     let registry = metrics.registry();
     let models = Models::load(&cfg.models, registry)?;
     let publish = osprey_sinks::register_metrics(registry).context("metrics")?;
+    let publish_counter = publish.clone();
     let camera_metrics = CameraMetrics::register(registry).context("metrics")?;
     let analytics_metrics = AnalyticsMetrics::register(registry).context("metrics")?;
     // The event store opens when there are cameras to produce events (or a database to read).
@@ -216,6 +334,17 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
             .context("starting the publishers")?,
     );
     let rules = Arc::new(rule_book(cfg));
+    // The analytics time series: opened with cameras (or a database to read).
+    let analytics_db = cfg.store.events_db.with_file_name("analytics.sqlite");
+    let analytics_store = if !cfg.cameras.is_empty() || analytics_db.exists() {
+        Some(AnalyticsStore::open(
+            &analytics_db,
+            osprey_store::AnalyticsConfig::default(),
+            publish_counter.clone(),
+        )?)
+    } else {
+        None
+    };
     let cameras = Cameras::new(PipelineContext {
         models: models.clone(),
         metrics: camera_metrics,
@@ -224,6 +353,7 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
             events: events.clone(),
             rules: Arc::clone(&rules),
             analytics_metrics,
+            analytics_store: analytics_store.clone(),
         }),
         clock: Arc::new(RealClock::default()),
     });
@@ -261,6 +391,7 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
         cameras: Arc::clone(&cameras),
         events,
         rules,
+        analytics: analytics_store,
     });
     Ok(App {
         state,

@@ -94,6 +94,89 @@ rois = [{{ id = "R", coordinates = [{{ x = 204, y = 126 }}, {{ x = 294, y = 117 
     assert!((got_in - 5.0).abs() <= 1.0, "IN {got_in}");
     assert!((got_out - 9.0).abs() <= 1.0, "OUT {got_out}");
     assert!(entries > 0.0, "ROI entries counted");
+
+    // The same through the Metropolis metrics API, from the analytics store (committed within
+    // its 1 s interval).
+    let all = |v: &serde_json::Value, dir: usize, key: &str| {
+        v["events"][dir]["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["type"] == "*")
+            .map(|o| o[key].as_f64().unwrap())
+            .unwrap()
+    };
+    let t0 = Instant::now();
+    let kpi = loop {
+        let k = get(&s, "/emdx/api/v2/metrics/tripwire?sensorId=walk").json();
+        let a = &k["tripwireKpis"][0];
+        if a["id"] == "A" && all(a, 0, "actualCount") + all(a, 1, "actualCount") >= got_in + got_out
+            || t0.elapsed() > Duration::from_secs(10)
+        {
+            break k;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let a = &kpi["tripwireKpis"][0];
+    assert_eq!(a["events"][0]["type"], "IN");
+    assert_eq!(all(a, 0, "actualCount"), got_in, "{kpi}");
+    assert_eq!(all(a, 1, "actualCount"), got_out, "{kpi}");
+    let person = a["events"][0]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["type"] == "Person")
+        .cloned();
+    assert!(person.is_some(), "per object type: {kpi}");
+    let (eff_in, eff_out) = (all(a, 0, "count"), all(a, 1, "count"));
+    eprintln!("emdx metrics/tripwire: IN actualCount {got_in} count {eff_in}, OUT actualCount {got_out} count {eff_out}");
+    assert!(eff_in <= got_in && eff_out <= got_out);
+    // Histogram over the run in 20 buckets: the buckets add up to the totals.
+    let from =
+        osprey_base::rfc3339(osprey_base::unix_now() - started.elapsed().as_secs_f64() - 5.0);
+    let to = osprey_base::rfc3339(osprey_base::unix_now() + 1.0);
+    let h = get(
+        &s,
+        &format!("/emdx/api/v2/metrics/tripwire/histogram?sensorId=walk&tripwireId=A&fromTimestamp={from}&toTimestamp={to}&bucketCount=20&objectType=Person"),
+    );
+    assert_eq!(h.status, 200, "{}", String::from_utf8_lossy(&h.body));
+    let h = h.json();
+    let buckets = h["tripwires"][0]["histogram"].as_array().unwrap();
+    let sum_in: f64 = buckets.iter().map(|b| all(b, 0, "actualCount")).sum();
+    let sum_out: f64 = buckets.iter().map(|b| all(b, 1, "actualCount")).sum();
+    eprintln!(
+        "emdx tripwire histogram: {} buckets of {} s, IN {sum_in} OUT {sum_out}",
+        buckets.len(),
+        h["bucketSizeInSec"]
+    );
+    assert_eq!((sum_in, sum_out), (got_in, got_out));
+    let f = get(
+        &s,
+        &format!("/emdx/api/v2/metrics/occupancy/fov/histogram?sensorId=walk&fromTimestamp={from}&toTimestamp={to}&bucketSizeInSec=5"),
+    )
+    .json();
+    let peak = f["histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["objects"].as_array().unwrap().clone())
+        .filter(|o| o["type"] == "*")
+        .map(|o| o["maxCount"].as_u64().unwrap())
+        .max()
+        .unwrap_or(0);
+    assert!(peak >= 5, "people in view: {f}");
+    assert_eq!(
+        get(&s, "/emdx/api/v2/metrics/tripwire/histogram?sensorId=walk&tripwireId=A&bucketCount=20&bucketSizeInSec=5").status,
+        400
+    );
+    assert_eq!(
+        get(
+            &s,
+            "/emdx/api/v2/metrics/tripwire?sensorId=walk&fromTimestamp=yesterday"
+        )
+        .status,
+        400
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -1,8 +1,10 @@
 //! NVIDIA Metropolis (Jetson Platform Services "emdx" analytics) compatible routes under
-//! `/emdx/api/v2`, `sensorId` = camera id: tripwire and ROI configuration. Writes need the API
-//! key when one is configured; reads do not (as Metropolis clients send none).
+//! `/emdx/api/v2`, `sensorId` = camera id: tripwire and ROI configuration, and the metrics
+//! (counts, occupancy, histograms). Writes need the API key when one is configured; reads do
+//! not (as Metropolis clients send none).
 
 mod config;
+mod metrics;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use crate::state::AppState;
 
 /// The `/emdx/api/v2` routes.
 pub fn routes() -> Router<Arc<AppState>> {
-    config::routes()
+    config::routes().merge(metrics::routes())
 }
 
 /// Refuses query parameters other than `allowed` (a typo must not silently widen a query).
