@@ -165,6 +165,27 @@ rois = [{{ id = "R", coordinates = [{{ x = 204, y = 126 }}, {{ x = 294, y = 117 
         .max()
         .unwrap_or(0);
     assert!(peak >= 5, "people in view: {f}");
+    let r = get(
+        &s,
+        &format!("/emdx/api/v2/metrics/occupancy/roi/histogram?sensorId=walk&fromTimestamp={from}&toTimestamp={to}&bucketSizeInSec=5"),
+    )
+    .json();
+    assert_eq!(r["rois"][0]["id"], "R", "{r}");
+    let roi_peak = r["rois"][0]["histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["objects"].as_array().unwrap().clone())
+        .filter(|o| o["type"] == "*")
+        .map(|o| o["maxCount"].as_u64().unwrap())
+        .max()
+        .unwrap_or(0);
+    eprintln!("emdx occupancy: FOV max {peak}, ROI R max {roi_peak} (reference max 5)");
+    assert_eq!(roi_peak, 5, "{r}");
+    assert_eq!(
+        get(&s, "/emdx/api/v2/metrics/occupancy/roi?sensorId=walk").json()["rois"][0]["id"],
+        "R"
+    );
     assert_eq!(
         get(&s, "/emdx/api/v2/metrics/tripwire/histogram?sensorId=walk&tripwireId=A&bucketCount=20&bucketSizeInSec=5").status,
         400

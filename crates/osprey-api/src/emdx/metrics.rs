@@ -296,23 +296,35 @@ fn roi_ids(state: &AppState, camera: &str, q: &HashMap<String, String>) -> Vec<S
     }
 }
 
-async fn roi(
-    State(s): State<Arc<AppState>>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let p = latest(params(&s, &q, &["roiId"], 5_000)?);
-    let mut rois = Vec::new();
-    for id in roi_ids(&s, &p.camera, &q) {
-        let p = Params {
+/// The occupancy query for each ROI asked for (or configured), shaped by `shape`.
+async fn per_roi(
+    s: &AppState,
+    q: &HashMap<String, String>,
+    p: Params,
+    shape: impl Fn(&str, Vec<Value>) -> Value,
+) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    for id in roi_ids(s, &p.camera, q) {
+        let one = Params {
             camera: p.camera.clone(),
             labels: p.labels.clone(),
             store: p.store.clone(),
             ..p
         };
-        let (_, h) = occupancy_query(p, id.clone()).await?;
-        rois.push(json!({"id": id, "occupancy": h.last()}));
+        let (_, h) = occupancy_query(one, id.clone()).await?;
+        out.push(shape(&id, h));
     }
-    Ok(Json(json!({"sensorId": p.camera, "rois": rois})))
+    Ok(out)
+}
+
+async fn roi(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let p = latest(params(&s, &q, &["roiId"], 5_000)?);
+    let camera = p.camera.clone();
+    let rois = per_roi(&s, &q, p, |id, h| json!({"id": id, "occupancy": h.last()})).await?;
+    Ok(Json(json!({"sensorId": camera, "rois": rois})))
 }
 
 async fn roi_histogram(
@@ -326,16 +338,6 @@ async fn roi_histogram(
         600_000,
     )?;
     let size = bucket_size(&p)?;
-    let mut rois = Vec::new();
-    for id in roi_ids(&s, &p.camera, &q) {
-        let p = Params {
-            camera: p.camera.clone(),
-            labels: p.labels.clone(),
-            store: p.store.clone(),
-            ..p
-        };
-        let (_, h) = occupancy_query(p, id.clone()).await?;
-        rois.push(json!({"id": id, "histogram": h}));
-    }
+    let rois = per_roi(&s, &q, p, |id, h| json!({"id": id, "histogram": h})).await?;
     Ok(Json(json!({"bucketSizeInSec": size, "rois": rois})))
 }
