@@ -131,19 +131,6 @@ pub struct Models {
 }
 
 impl Models {
-    /// A set of already started workers (tests, tools); `default` must be one of them.
-    pub fn from_handles(handles: Vec<ModelHandle>) -> Option<Models> {
-        let default = handles.first()?.name().to_string();
-        Some(Models {
-            map: handles
-                .into_iter()
-                .map(|h| (h.name().to_string(), h))
-                .collect(),
-            default,
-            metrics: None,
-        })
-    }
-
     /// One model by name.
     pub fn get(&self, name: &str) -> Option<&ModelHandle> {
         self.map.get(name)
@@ -152,11 +139,6 @@ impl Models {
     /// The default model's name.
     pub fn default_name(&self) -> &str {
         &self.default
-    }
-
-    /// The default model.
-    pub fn default_model(&self) -> Option<&ModelHandle> {
-        self.map.get(&self.default)
     }
 
     /// Every model, in no particular order.

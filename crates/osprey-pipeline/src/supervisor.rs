@@ -93,16 +93,16 @@ impl Cameras {
         let opener = Arc::new(VideoOpener {
             source: source.clone(),
         });
-        self.add_with(spec, opener)
+        self.start(spec, source, opener)
     }
 
-    /// Starts a camera reading frames from `opener` (tests pass a fake source).
-    pub fn add_with(
+    /// Starts the camera's threads, reading frames from `opener`.
+    fn start(
         &self,
         spec: CameraSpec,
+        source: osprey_video::Source,
         opener: Arc<dyn SourceOpener>,
     ) -> Result<Arc<Camera>, CameraError> {
-        let source = spec.check()?;
         let model = spec
             .model
             .clone()

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use osprey_schema::analytics::{AnalyticsEvent, Direction, FrameAnalytics};
+use osprey_schema::analytics::{AnalyticsEvent, FrameAnalytics};
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use serde_json::json;
 
@@ -109,24 +109,26 @@ fn kind(e: &AnalyticsEvent) -> &'static str {
 #[derive(Debug)]
 pub struct AnalyticsTopics {
     camera: String,
-    /// Raw IN/OUT per tripwire since the camera started (or since restored totals).
-    crossings: BTreeMap<String, (u64, u64)>,
     occupancy: BTreeMap<String, u32>,
 }
 
 impl AnalyticsTopics {
-    /// Topics for `camera`; `crossings` seeds the retained tripwire counts (restored totals).
-    pub fn new(camera: &str, crossings: BTreeMap<String, (u64, u64)>) -> AnalyticsTopics {
+    /// Topics for `camera`.
+    pub fn new(camera: &str) -> AnalyticsTopics {
         AnalyticsTopics {
             camera: camera.to_string(),
-            crossings,
             occupancy: BTreeMap::new(),
         }
     }
 
-    /// The messages for one frame's results.
-    pub fn on_frame(&mut self, fa: &FrameAnalytics) -> Vec<MqttMessage> {
-        let mut out = self.on_events(&fa.events);
+    /// The messages for one frame's results; `totals` gives a tripwire's raw IN/OUT totals
+    /// after the frame (the engine's, which survive restarts), for its retained count.
+    pub fn on_frame(
+        &mut self,
+        fa: &FrameAnalytics,
+        totals: impl Fn(&str) -> (u64, u64),
+    ) -> Vec<MqttMessage> {
+        let mut out = self.on_events(&fa.events, totals);
         let mut occ = |key: String, n: u32, out: &mut Vec<MqttMessage>| {
             if self.occupancy.insert(key.clone(), n) != Some(n) {
                 out.push(MqttMessage {
@@ -144,17 +146,16 @@ impl AnalyticsTopics {
     }
 
     /// The messages for events (also those of a stopping camera).
-    pub fn on_events(&mut self, events: &[AnalyticsEvent]) -> Vec<MqttMessage> {
+    pub fn on_events(
+        &mut self,
+        events: &[AnalyticsEvent],
+        totals: impl Fn(&str) -> (u64, u64),
+    ) -> Vec<MqttMessage> {
         let mut out = Vec::new();
         for e in events {
             let (topic, body) = match e {
                 AnalyticsEvent::Crossing(c) => {
-                    let n = self.crossings.entry(c.rule_id.clone()).or_default();
-                    match c.direction {
-                        Direction::In => n.0 += 1,
-                        Direction::Out => n.1 += 1,
-                    }
-                    let (i, o) = *n;
+                    let (i, o) = totals(&c.rule_id);
                     out.push(MqttMessage {
                         topic: format!("{}/tripwire/{}/count", self.camera, c.rule_id),
                         payload: json!({"in": i, "out": o}).to_string().into_bytes(),
@@ -195,7 +196,7 @@ impl AnalyticsTopics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use osprey_schema::analytics::{CrossingEvent, Occupancy, RoiEvent, RoiOccupancy};
+    use osprey_schema::analytics::{CrossingEvent, Direction, Occupancy, RoiEvent, RoiOccupancy};
 
     fn frame(events: Vec<AnalyticsEvent>, roi: u32) -> FrameAnalytics {
         let mut occ = Occupancy::default();
@@ -232,8 +233,8 @@ mod tests {
 
     #[test]
     fn events_and_retained_counts() {
-        let mut t = AnalyticsTopics::new("front", BTreeMap::from([("door".into(), (2, 1))]));
-        let m = t.on_frame(&frame(vec![crossing(Direction::In)], 1));
+        let mut t = AnalyticsTopics::new("front");
+        let m = t.on_frame(&frame(vec![crossing(Direction::In)], 1), |_| (3, 1));
         let topics: Vec<(&str, String, bool)> = m
             .iter()
             .map(|m| {
@@ -267,7 +268,7 @@ mod tests {
             wall: 1.0,
             dwell_seconds: Some(2.5),
         });
-        let m = t.on_frame(&frame(vec![exit], 1));
+        let m = t.on_frame(&frame(vec![exit], 1), |_| (3, 1));
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].topic, "front/roi/R");
         assert!(String::from_utf8_lossy(&m[0].payload).contains("\"dwell_seconds\":2.5"));

@@ -167,11 +167,6 @@ impl Bus {
         })
     }
 
-    /// Whether any sink is configured.
-    pub fn is_empty(&self) -> bool {
-        self.redis.is_none() && self.mqtt.is_none()
-    }
-
     fn count(&self, sink: &str, outcome: &str, n: u64) {
         self.counters.with_label_values(&[sink, outcome]).inc_by(n);
     }

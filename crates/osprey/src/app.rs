@@ -101,6 +101,14 @@ fn records(camera: &str, fa: &FrameAnalytics, counts: &Counts) -> Vec<AnalyticsR
     out
 }
 
+/// A tripwire's raw IN/OUT totals, over every class.
+fn raw_totals(counts: &Counts, tripwire: &str) -> (u64, u64) {
+    counts.tripwires.get(tripwire).map_or((0, 0), |t| {
+        let r = t.raw_total();
+        (r.in_, r.out)
+    })
+}
+
 /// The totals saved for `camera` before a restart.
 fn saved_counts(store: Option<&AnalyticsStore>, camera: &str) -> Option<Counts> {
     let snap = store?.load_totals(camera).ok()??;
@@ -142,16 +150,6 @@ impl Counting {
                 };
                 if let Some(before) = before {
                     engine.restore_counts(&before);
-                    let seeded = engine
-                        .counts()
-                        .tripwires
-                        .iter()
-                        .map(|(id, t)| {
-                            let r = t.raw_total();
-                            (id.clone(), (r.in_, r.out))
-                        })
-                        .collect();
-                    self.topics = AnalyticsTopics::new(&self.camera, seeded);
                 }
                 tracing::info!(camera = %self.camera, tripwires = cfg.tripwires.len(), rois = cfg.rois.len(), "counting with new rules");
                 self.engine = Some(engine);
@@ -173,7 +171,8 @@ impl Counting {
         if let Some(store) = &self.store {
             store.push(records(&self.camera, &fa, engine.counts()));
         }
-        self.topics.on_frame(&fa)
+        self.topics
+            .on_frame(&fa, |id| raw_totals(engine.counts(), id))
     }
 
     /// The camera stops: objects still inside ROIs exit, open objects settle.
@@ -197,7 +196,8 @@ impl Counting {
             batch.retain(|r| !matches!(r, AnalyticsRecord::Occupancy(_)));
             store.push(batch);
         }
-        self.topics.on_events(&events)
+        self.topics
+            .on_events(&events, |id| raw_totals(engine.counts(), id))
     }
 }
 
@@ -218,7 +218,7 @@ impl SinkFactory for Outputs {
                 version: 0,
                 engine: None,
                 metrics: self.analytics_metrics.clone(),
-                topics: AnalyticsTopics::new(camera, BTreeMap::new()),
+                topics: AnalyticsTopics::new(camera),
                 store: self.analytics_store.clone(),
             }),
         })

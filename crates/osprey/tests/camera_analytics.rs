@@ -23,6 +23,19 @@ fn series(text: &str, name_and_labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The largest `maxCount` of all classes (`*`) over an occupancy histogram.
+fn peak_of(histogram: &serde_json::Value) -> u64 {
+    histogram
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["objects"].as_array().unwrap().clone())
+        .filter(|o| o["type"] == "*")
+        .filter_map(|o| o["maxCount"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
 #[test]
 fn a_file_camera_counts_line_a_like_the_reference() {
     let Some((shared, _)) = osprey_testkit::require_model_env("camera analytics") else {
@@ -155,15 +168,7 @@ rois = [{{ id = "R", coordinates = [{{ x = 204, y = 126 }}, {{ x = 294, y = 117 
         &format!("/emdx/api/v2/metrics/occupancy/fov/histogram?sensorId=walk&fromTimestamp={from}&toTimestamp={to}&bucketSizeInSec=5"),
     )
     .json();
-    let peak = f["histogram"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|b| b["objects"].as_array().unwrap().clone())
-        .filter(|o| o["type"] == "*")
-        .map(|o| o["maxCount"].as_u64().unwrap())
-        .max()
-        .unwrap_or(0);
+    let peak = peak_of(&f["histogram"]);
     assert!(peak >= 5, "people in view: {f}");
     let r = get(
         &s,
@@ -171,15 +176,7 @@ rois = [{{ id = "R", coordinates = [{{ x = 204, y = 126 }}, {{ x = 294, y = 117 
     )
     .json();
     assert_eq!(r["rois"][0]["id"], "R", "{r}");
-    let roi_peak = r["rois"][0]["histogram"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|b| b["objects"].as_array().unwrap().clone())
-        .filter(|o| o["type"] == "*")
-        .map(|o| o["maxCount"].as_u64().unwrap())
-        .max()
-        .unwrap_or(0);
+    let roi_peak = peak_of(&r["rois"][0]["histogram"]);
     eprintln!("emdx occupancy: FOV max {peak}, ROI R max {roi_peak} (reference max 5)");
     assert_eq!(roi_peak, 5, "{r}");
     assert_eq!(
