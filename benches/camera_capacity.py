@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -76,6 +77,8 @@ THREAD_GROUPS = [
     ("osprey-redis", "publish"),
     ("osprey-mqtt", "publish"),
     ("osprey-events", "publish"),
+    ("osprey-webhook", "publish"),
+    ("osprey-analytics-db", "analytics_store"),
     ("osprey-decode", "http_image_decode"),
     ("osprey-http", "http_runtime"),
 ]
@@ -147,10 +150,20 @@ def loadgen(binary, port, image, requests, rate):
 
 
 def add_cameras(args, port, n, rtsp_port):
+    rules = json.load(open(args.analytics)) if args.analytics else None
     for i in range(n):
         spec = {"id": f"cam{i}", "url": f"rtsp://127.0.0.1:{rtsp_port}/stream", "detect_fps": 5,
                 "rtsp_client": args.client}
         http("POST", f"http://127.0.0.1:{port}/api/cameras", json.dumps(spec).encode())
+        if rules:
+            # Analytics on: the camera's tripwires, ROIs and alert rules through the emdx API.
+            base = f"http://127.0.0.1:{port}/emdx/api/v2/config"
+            for kind in ("tripwires", "rois"):
+                body = {"sensorId": f"cam{i}", "deleteIfPresent": True, kind: rules.get(kind, [])}
+                http("POST", f"{base}/{kind[:-1]}?sensorId=cam{i}", json.dumps(body).encode())
+            for kind, alerts in rules.get("alerts", {}).items():
+                body = {"sensorId": f"cam{i}", "deleteIfPresent": True, "rules": alerts}
+                http("POST", f"{base}/rule/alerts/{kind}?sensorId=cam{i}", json.dumps(body).encode())
 
 
 def remove_cameras(port, n):
@@ -204,6 +217,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=6)
     ap.add_argument("--window", type=float, default=20)
     ap.add_argument("--out", default="target/bench-cameras.json")
+    ap.add_argument("--analytics", default=None,
+                    help="JSON file of tripwires, rois and alerts set on every camera (analytics on)")
     ap.add_argument("--client", default="auto", choices=["auto", "retina", "ffmpeg"],
                     help="RTSP client of the cameras")
     ap.add_argument("--retries", type=int, default=1,
@@ -217,15 +232,19 @@ def main():
             image = os.path.join(args.shared, "images", name)
             break
     rtsp_port, port = free_port(), free_port()
+    # A fresh store per run: rules set through the API are saved beside it and must not carry
+    # over into a run without analytics.
+    store = tempfile.mkdtemp(prefix="osprey-bench-")
     here = os.path.dirname(os.path.abspath(__file__))
     rtsp = subprocess.Popen(["/usr/bin/python3", os.path.join(here, "..", "tools", "rtsp-server.py"),
                              "--port", str(rtsp_port), "--file", clip, "--loops", "40"],
                             stdout=subprocess.PIPE, text=True)
     assert rtsp.stdout.readline().startswith("READY")
     server = subprocess.Popen([args.bin, "serve", "--model", model, "--listen", f"127.0.0.1:{port}",
-                               "--events-db", os.path.join("target", "bench-events.sqlite")],
+                               "--events-db", os.path.join(store, "events.sqlite")],
                               stderr=subprocess.DEVNULL, env={**os.environ, "OSPREY_LOG": "warn"})
     results = {"model": args.model, "stream": "480x360 H.264 @ 10 fps over RTSP/TCP", "detect_fps": 5,
+               "analytics": args.analytics,
                "rtsp_client": args.client, "cpus": os.cpu_count(), "runs": []}
     pids = {"server": server.pid, "rtsp": rtsp.pid}
     try:

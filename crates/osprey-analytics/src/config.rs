@@ -234,6 +234,9 @@ pub struct AnalyticsConfig {
     /// Engine settings.
     #[serde(default)]
     pub settings: Settings,
+    /// Alert rules on the tripwires, the ROIs and the field of view.
+    #[serde(default, skip_serializing_if = "crate::AlertRules::is_empty")]
+    pub alerts: crate::AlertRules,
 }
 
 /// One problem found by [`AnalyticsConfig::validate`].

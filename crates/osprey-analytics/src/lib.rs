@@ -49,12 +49,17 @@
 //! * **Time.** Durations use the presentation time `pts` (monotonic); events also carry `wall`.
 //!   Frames of another size than the rules were compiled for are scaled to it.
 //!
+//! * **Alerts** ([`AlertRules`], [`AlertEngine`]): Metropolis-style rules on tripwires
+//!   (`increment`, `flowrate`), ROIs and the FOV (`occupancy_threshold`, `occupancy_switch`) and
+//!   ROI `loitering`, with hold times both ways and a cooldown; see the `alerts` module.
+//!
 //! The object lifecycle ([`Lifecycle`]: `new` / `update` / `end` events per tracked object,
 //! which feed the event store and Frigate's MQTT events) lives here too.
 //!
 //! [`Analytics::process`] returns a [`FrameAnalytics`] per frame; [`SummaryBuilder`] folds them
 //! into an offline [`Summary`].
 
+mod alerts;
 mod config;
 mod counts;
 mod engine;
@@ -66,6 +71,7 @@ mod rules;
 mod summary;
 mod validate;
 
+pub use alerts::{AlertDirection, AlertEngine, AlertRule, AlertRuleType, AlertRules};
 pub use config::{
     AnalyticsConfig, Anchor, CompiledRules, ConfigError, DirectionName, Problem, ReidSettings, Roi,
     Settings, Tripwire, TripwireDirection,

@@ -75,14 +75,14 @@ impl RuleBook {
     }
 
     /// Changes a camera's rules with `f` (given the current ones, or empty ones); rules that
-    /// end up with no tripwire and no ROI are removed. Returns the new version.
+    /// end up with no tripwire, no ROI and no alert rule are removed. Returns the new version.
     pub fn update(&self, camera: &str, f: impl FnOnce(&mut AnalyticsConfig)) -> u64 {
         let all = {
             let mut r = self.write();
             let mut cfg = r.get(camera).map(|(_, c)| c.clone()).unwrap_or_default();
             f(&mut cfg);
             let v = self.next.fetch_add(1, Ordering::Relaxed);
-            if cfg.tripwires.is_empty() && cfg.rois.is_empty() {
+            if cfg.tripwires.is_empty() && cfg.rois.is_empty() && cfg.alerts.is_empty() {
                 r.remove(camera);
             } else {
                 r.insert(camera.to_string(), (v, cfg));

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::alerts::AlertRuleType;
 use crate::config::{
     AnalyticsConfig, CompiledRoi, CompiledRules, CompiledTripwire, ConfigError, Problem, Roi,
     Settings, Tripwire,
@@ -131,6 +132,7 @@ pub(crate) fn compile(
         }
     }
     settings(&mut cx, &cfg.settings);
+    alerts(&mut cx, cfg);
     if !cx.problems.is_empty() {
         return Err(ConfigError::Invalid(cx.problems));
     }
@@ -314,5 +316,65 @@ fn settings(cx: &mut Ctx, s: &Settings) {
     }
     if !(r.max_size_ratio.is_finite() && r.max_size_ratio >= 1.0) {
         cx.push("settings.reid.max_size_ratio", "must be at least 1");
+    }
+}
+
+/// Alert rules: unique ids, a type the target takes, a target that exists, sane numbers.
+fn alerts(cx: &mut Ctx, cfg: &AnalyticsConfig) {
+    use osprey_schema::analytics::AlertKind;
+    let mut ids: BTreeMap<&str, String> = BTreeMap::new();
+    for kind in [AlertKind::Tripwire, AlertKind::Roi, AlertKind::Fov] {
+        for (i, r) in cfg.alerts.of(kind).iter().enumerate() {
+            let field = format!("alerts.{}[{i}]", kind.as_str());
+            check_id(cx, &mut ids, field.clone(), &r.id);
+            let allowed = AlertRuleType::allowed(kind);
+            if !allowed.contains(&r.rule_type) {
+                let names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+                cx.push(
+                    format!("{field}.ruleType"),
+                    format!(
+                        "{} is not a {} rule; use one of {}",
+                        r.rule_type.as_str(),
+                        kind.as_str(),
+                        names.join(", ")
+                    ),
+                );
+            }
+            let tripwire = |id: &str| cfg.tripwires.iter().any(|t| t.id == id);
+            let roi = |id: &str| cfg.rois.iter().any(|t| t.id == id);
+            match kind {
+                AlertKind::Tripwire if !r.tripwire_id.as_deref().is_some_and(tripwire) => {
+                    cx.push(
+                        format!("{field}.tripwireId"),
+                        "must name a configured tripwire",
+                    );
+                }
+                AlertKind::Roi if !r.roi_id.as_deref().is_some_and(roi) => {
+                    cx.push(format!("{field}.roiId"), "must name a configured ROI");
+                }
+                _ => {}
+            }
+            if r.count_threshold == 0 && r.rule_type != AlertRuleType::OccupancySwitch {
+                cx.push(format!("{field}.countThreshold"), "must be at least 1");
+            }
+            if !(r.time_interval.is_finite()
+                && r.time_interval >= 0.0
+                && r.time_interval <= 86_400.0)
+            {
+                cx.push(
+                    format!("{field}.timeInterval"),
+                    "must be 0 to 86400 seconds",
+                );
+            }
+            if !(r.cooldown_seconds.is_finite()
+                && r.cooldown_seconds >= 0.0
+                && r.cooldown_seconds <= 86_400.0)
+            {
+                cx.push(
+                    format!("{field}.cooldownSeconds"),
+                    "must be 0 to 86400 seconds",
+                );
+            }
+        }
     }
 }

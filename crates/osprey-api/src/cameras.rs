@@ -77,11 +77,50 @@ async fn remove(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<CameraStatus>, ApiError> {
     auth(&state, &headers, &q)?;
+    let purge = match q.get("purge").map(String::as_str) {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(v) => {
+            return Err(ApiError::BadRequest(format!(
+                "purge={v:?}: use true or false"
+            )))
+        }
+    };
     let cams = Arc::clone(&state.cameras);
-    let last = tokio::task::spawn_blocking(move || cams.remove(&id))
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("camera removal failed: {e}")))??;
+    let library = state.recordings.clone();
+    let last = tokio::task::spawn_blocking(move || {
+        let last = cams.remove(&id)?;
+        // The camera's video stays (and ages out under the retention rules) unless purged.
+        if let (true, Some(lib)) = (purge, library) {
+            purge_recordings(&lib, &id);
+        }
+        Ok::<_, CameraError>(last)
+    })
+    .await
+    .map_err(|e| ApiError::Unavailable(format!("camera removal failed: {e}")))??;
     Ok(Json(last))
+}
+
+/// Deletes every recorded segment of `camera` (crash-safe deletes; pinned ones are skipped and
+/// age out later).
+fn purge_recordings(lib: &osprey_record::Library, camera: &str) {
+    let index = lib.index();
+    let rows = match index.segments(camera, i64::MIN, i64::MAX) {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(camera = %camera, error = %e, "cannot list the recordings to purge");
+            return;
+        }
+    };
+    let mut deleted = 0;
+    for row in &rows {
+        match index.delete(row.id) {
+            Ok(true) => deleted += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(camera = %camera, error = %e, "cannot delete a recording"),
+        }
+    }
+    tracing::info!(camera = %camera, segments = deleted, of = rows.len(), "recordings purged");
 }
 
 fn jpeg_response(jpg: Bytes) -> Response {

@@ -92,6 +92,8 @@ pub struct AppState {
     pub rules: Arc<osprey_analytics::RuleBook>,
     /// The analytics time series, when open (the `/emdx/api/v2/metrics` routes read it).
     pub analytics: Option<osprey_store::AnalyticsStore>,
+    /// Recorded video: the index and the cameras' recorders (`None`: recording not configured).
+    pub recordings: Option<Arc<osprey_record::Library>>,
 }
 
 impl AppState {

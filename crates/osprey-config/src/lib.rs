@@ -11,4 +11,6 @@
 pub mod flags;
 mod settings;
 
-pub use settings::{MetricsConfig, ServeConfig, Settings, StoreConfig, DEFAULT_PORT, SECTIONS};
+pub use settings::{
+    MetricsConfig, RecordingConfig, ServeConfig, Settings, StoreConfig, DEFAULT_PORT, SECTIONS,
+};

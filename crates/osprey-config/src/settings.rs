@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 
 use osprey_analytics::AnalyticsConfig;
 use osprey_api::{ApiConfig, Secret};
-use osprey_detect::Provider;
+use osprey_detect::{Engine, Precision, Provider};
 use osprey_infer::InferConfig;
 use osprey_pipeline::CameraSpec;
+use osprey_sinks::webhook::WebhookSpec;
 use osprey_sinks::{MqttSpec, RedisSpec};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,10 @@ pub struct Settings {
     pub imgsz: Option<u32>,
     /// TensorRT fp16 engines (Python: `--half_precision`).
     pub half: Option<bool>,
+    /// Inference engine: ort (ONNX Runtime) or openvino.
+    pub engine: Option<Engine>,
+    /// Precision: fp32, bf16, int8 or auto (the fastest the CPU and model allow).
+    pub precision: Option<Precision>,
     /// Execution provider: cpu, cuda, tensorrt, openvino.
     pub provider: Option<Provider>,
     /// Fall back to CPU when the provider is unavailable.
@@ -43,6 +48,8 @@ pub struct Settings {
     pub spinning: Option<bool>,
     /// Path of libonnxruntime.so.
     pub ort_library: Option<PathBuf>,
+    /// Path of OpenVINO's libopenvino_c.so (or its folder).
+    pub openvino_library: Option<PathBuf>,
     /// Labels file overriding model names.
     pub labels: Option<PathBuf>,
     /// Addresses to listen on; overrides `host`/`port`.
@@ -107,6 +114,12 @@ pub struct Settings {
     pub events_db: Option<PathBuf>,
     /// Tripwires and ROIs per camera id (`[analytics.<camera>]` tables, Metropolis shapes).
     pub analytics: Option<BTreeMap<String, AnalyticsConfig>>,
+    /// Webhooks for analytics events and alerts (`[[webhooks]]` tables).
+    pub webhooks: Option<Vec<WebhookSpec>>,
+    /// Where recordings go (`[recording]`); default `data/recordings` once a camera records.
+    pub recordings_dir: Option<PathBuf>,
+    /// Delete the oldest recordings while the disk has less free space than this many bytes.
+    pub min_free_bytes: Option<u64>,
 }
 
 macro_rules! merge_fields {
@@ -127,12 +140,15 @@ impl Settings {
             models_dir,
             imgsz,
             half,
+            engine,
+            precision,
             provider,
             fallback_to_cpu,
             trt_cache,
             threads,
             spinning,
             ort_library,
+            openvino_library,
             labels,
             listen,
             host,
@@ -163,7 +179,10 @@ impl Settings {
             redis,
             mqtt,
             events_db,
-            analytics
+            analytics,
+            webhooks,
+            recordings_dir,
+            min_free_bytes
         )
     }
 
@@ -294,11 +313,12 @@ impl Settings {
                 .and_then(|e| e.to_str())
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            if ext != "onnx" {
+            let openvino_ir = ext == "xml" && self.engine == Some(Engine::OpenVino);
+            if ext != "onnx" && !openvino_ir {
                 problems.push(format!(
                     "{} is not an ONNX file; Osprey serves ONNX models: export one with \
                      `yolo export model=yolo11n.pt format=onnx imgsz=320` (docs/migrating.md), and use \
-                     --provider tensorrt --half for TensorRT speed",
+                     --provider tensorrt --half for TensorRT speed (OpenVINO IR .xml files need --engine openvino)",
                     m.display()
                 ));
             }
@@ -328,6 +348,9 @@ impl Settings {
                 models_dir: self.models_dir,
                 imgsz: self.imgsz.or(mode_imgsz),
                 half: self.half.unwrap_or(false),
+                engine: self.engine.unwrap_or_default(),
+                precision: self.precision.unwrap_or_default(),
+                openvino_library: self.openvino_library,
                 provider: self.provider.unwrap_or_default(),
                 fallback_to_cpu: self.fallback_to_cpu.unwrap_or(false),
                 trt_cache: self.trt_cache,
@@ -359,7 +382,18 @@ impl Settings {
             },
             verbosity: self.verbosity,
             analytics: self.analytics.unwrap_or_default(),
+            webhooks: self.webhooks.unwrap_or_default(),
+            recording: None,
         };
+        let mut cfg = cfg;
+        if self.recordings_dir.is_some() || cfg.cameras.iter().any(|c| c.records()) {
+            cfg.recording = Some(RecordingConfig {
+                dir: self
+                    .recordings_dir
+                    .unwrap_or_else(|| PathBuf::from("data/recordings")),
+                min_free_bytes: self.min_free_bytes,
+            });
+        }
         let mut ids = std::collections::HashSet::new();
         for c in &cfg.cameras {
             if let Err(e) = c.check() {
@@ -378,6 +412,11 @@ impl Settings {
             // Everything but the frame bounds, which are known once the stream is open.
             if let Err(e) = rules.validate(u32::from(u16::MAX), u32::from(u16::MAX)) {
                 problems.push(format!("analytics.{camera}: {e}"));
+            }
+        }
+        for (i, w) in cfg.webhooks.iter().enumerate() {
+            for p in w.problems() {
+                problems.push(format!("webhooks[{i}]: {p}"));
             }
         }
         positive("max_body_bytes", cfg.api.max_body_bytes, &mut problems);
@@ -439,12 +478,15 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
             "models_dir",
             "imgsz",
             "half",
+            "engine",
+            "precision",
             "provider",
             "fallback_to_cpu",
             "trt_cache",
             "threads",
             "spinning",
             "ort_library",
+            "openvino_library",
             "labels",
             "warmup_image",
             "mode",
@@ -469,6 +511,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("store", &["events_db"]),
+    ("recording", &["recordings_dir", "min_free_bytes"]),
 ];
 
 /// The DeepStack / CodeProject.AI port.
@@ -516,12 +559,15 @@ const FIELDS: &[(&str, Kind)] = &[
     ("models_dir", Kind::Str),
     ("imgsz", Kind::Int),
     ("half", Kind::Bool),
+    ("engine", Kind::Str),
+    ("precision", Kind::Str),
     ("provider", Kind::Str),
     ("fallback_to_cpu", Kind::Bool),
     ("trt_cache", Kind::Str),
     ("threads", Kind::Int),
     ("spinning", Kind::Bool),
     ("ort_library", Kind::Str),
+    ("openvino_library", Kind::Str),
     ("labels", Kind::Str),
     ("listen", Kind::List),
     ("host", Kind::Str),
@@ -570,6 +616,15 @@ pub struct StoreConfig {
     pub events_db: PathBuf,
 }
 
+/// `[recording]`: where recordings go and the disk-free watermark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordingConfig {
+    /// The recordings' folder (index and segment files).
+    pub dir: PathBuf,
+    /// Delete the oldest recordings while the disk has less free space than this.
+    pub min_free_bytes: Option<u64>,
+}
+
 /// The effective server configuration: one section per crate that owns it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServeConfig {
@@ -589,6 +644,10 @@ pub struct ServeConfig {
     pub metrics: MetricsConfig,
     /// Analytics rules per camera id (`osprey-analytics`).
     pub analytics: BTreeMap<String, AnalyticsConfig>,
+    /// Webhooks for analytics events and alerts (`osprey-sinks`).
+    pub webhooks: Vec<WebhookSpec>,
+    /// Recording (`osprey-record`); `None` when no camera records and no folder is set.
+    pub recording: Option<RecordingConfig>,
     /// absl verbosity.
     pub verbosity: Option<i32>,
 }
@@ -671,6 +730,8 @@ mod tests {
             Some(match kind {
                 Kind::Str if name == "host" => "127.0.0.1".into(),
                 Kind::Str if name == "provider" => "cpu".into(),
+                Kind::Str if name == "engine" => "openvino".into(),
+                Kind::Str if name == "precision" => "int8".into(),
                 Kind::Str => "x".into(),
                 Kind::Int => "1".into(),
                 Kind::Float => "0.5".into(),

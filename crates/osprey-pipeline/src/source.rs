@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use osprey_image::RgbImage;
+use osprey_schema::media::EncodedEvent;
 use osprey_video::{Reader, ReaderOptions, Source, StreamInfo, VideoError};
 
 /// An open video stream, read frame by frame on the camera's decode thread.
@@ -33,16 +36,52 @@ pub trait SourceOpener: Send + Sync {
     fn open(&self, opts: ReaderOptions) -> Result<Box<dyn FrameSource>, VideoError>;
 }
 
-/// The real opener: FFmpeg or retina through `osprey_video::Reader`.
-#[derive(Debug, Clone)]
+/// Where a camera's compressed stream goes (its recorder): a tap installed on every reader the
+/// camera opens, so each reconnect starts a new stream for it.
+pub trait StreamTap: Send + Sync {
+    /// The callback for a reader just opened (runs on the decode thread; must not block).
+    fn sink(&self) -> Box<dyn FnMut(EncodedEvent) + Send>;
+}
+
+/// Starts and stops the cameras' stream taps (the app's recording).
+pub trait StreamTaps: Send + Sync + std::fmt::Debug {
+    /// The tap of a camera being added, or `None` when it is not recorded; an error when it
+    /// cannot be (recording not configured, a recorder that cannot start).
+    fn start(&self, spec: &crate::CameraSpec) -> Result<Option<Arc<dyn StreamTap>>, String>;
+    /// The camera was removed or the server stops.
+    fn stop(&self, camera: &str);
+}
+
+/// The real opener: FFmpeg or retina through `osprey_video::Reader`, with the camera's stream
+/// tap when it records.
+#[derive(Clone)]
 pub struct VideoOpener {
     /// The source.
     pub source: Source,
+    /// Where the compressed stream goes.
+    pub tap: Option<Arc<dyn StreamTap>>,
+}
+
+impl std::fmt::Debug for VideoOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoOpener")
+            .field("source", &self.source)
+            .field("tap", &self.tap.is_some())
+            .finish()
+    }
 }
 
 impl SourceOpener for VideoOpener {
     fn open(&self, opts: ReaderOptions) -> Result<Box<dyn FrameSource>, VideoError> {
-        Ok(Box::new(Reader::open(&self.source, opts)?))
+        let mut reader = Reader::open(&self.source, opts)?;
+        if let Some(tap) = &self.tap {
+            if let Err(e) = reader.set_tap(tap.sink()) {
+                // MJPEG, or a codec that cannot be recorded without transcoding: say so.
+                tracing::warn!(source = %self.source.redacted(), reason = %e.reason, "this stream is not recordable");
+                (tap.sink())(EncodedEvent::Unrecordable(e.reason));
+            }
+        }
+        Ok(Box::new(reader))
     }
 }
 

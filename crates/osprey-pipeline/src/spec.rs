@@ -39,6 +39,28 @@ pub struct CameraSpec {
     /// retina cannot play), `retina` or `ffmpeg`.
     #[serde(default)]
     pub rtsp_client: Option<String>,
+    /// Recording: `off` (default) or `continuous` (H.264/H.265 written as it arrives, no
+    /// decode, no re-encode; docs/recording.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordMode>,
+    /// Most bytes of this camera's unprotected recordings kept (default: no limit but the
+    /// disk watermark).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_bytes: Option<u64>,
+    /// Recordings older than this many days are deleted (default: no age limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_days: Option<f64>,
+}
+
+/// Whether and how a camera is recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordMode {
+    /// Not recorded.
+    #[default]
+    Off,
+    /// Everything, in ~60 s segments.
+    Continuous,
 }
 
 /// Why a camera could not be added or found.
@@ -70,6 +92,11 @@ impl Kinded for CameraError {
 }
 
 impl CameraSpec {
+    /// Whether the camera is recorded.
+    pub fn records(&self) -> bool {
+        self.record.unwrap_or_default() != RecordMode::Off
+    }
+
     /// Checks the fields (not the source's reachability).
     pub fn check(&self) -> Result<Source, CameraError> {
         let bad = |m: String| Err(CameraError::Invalid(m));
@@ -83,6 +110,14 @@ impl CameraSpec {
             return bad("id must be 1-64 letters, digits, '-' or '_'".into());
         }
         let source = Source::parse(&self.url).map_err(|e| CameraError::Invalid(e.to_string()))?;
+        if let Some(d) = self.retain_days {
+            if !(d.is_finite() && d > 0.0) {
+                return bad(format!("retain_days {d} must be a positive number of days"));
+            }
+        }
+        if self.retain_bytes == Some(0) {
+            return bad("retain_bytes must be positive".into());
+        }
         if let Some(f) = self.detect_fps {
             if !(f > 0.0 && f <= 240.0) {
                 return bad(format!("detect_fps {f} is not in (0, 240]"));

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use osprey_base::{lock, Clock, Shutdown};
 use osprey_infer::{ModelHandle, Models};
-use osprey_schema::FrameResult;
+use osprey_schema::{CameraPhase, FrameResult};
 use osprey_track::TrackerConfig;
 
 use crate::camera::Camera;
 use crate::metrics::CameraMetrics;
-use crate::source::{SourceOpener, VideoOpener};
+use crate::source::{SourceOpener, StreamTaps, VideoOpener};
 use crate::spec::{CameraError, CameraSpec};
 use crate::stage::{Stage, StageError, StageInput};
 
@@ -43,6 +43,8 @@ pub struct PipelineContext {
     pub sinks: Arc<dyn SinkFactory>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Recording: the cameras' stream taps (`None`: recording not configured).
+    pub taps: Option<Arc<dyn StreamTaps>>,
 }
 
 /// The set of cameras.
@@ -90,9 +92,15 @@ impl Cameras {
     /// Starts a camera reading its configured source.
     pub fn add(&self, spec: CameraSpec) -> Result<Arc<Camera>, CameraError> {
         let source = spec.check()?;
-        let opener = Arc::new(VideoOpener {
+        if spec.records() && self.ctx.taps.is_none() {
+            return Err(CameraError::Invalid(
+                "recording is not configured on this server (add a [recording] section or --recordings DIR)".into(),
+            ));
+        }
+        let opener = VideoOpener {
             source: source.clone(),
-        });
+            tap: None,
+        };
         self.start(spec, source, opener)
     }
 
@@ -101,7 +109,7 @@ impl Cameras {
         &self,
         spec: CameraSpec,
         source: osprey_video::Source,
-        opener: Arc<dyn SourceOpener>,
+        mut opener: VideoOpener,
     ) -> Result<Arc<Camera>, CameraError> {
         let model = spec
             .model
@@ -117,6 +125,10 @@ impl Cameras {
         if map.contains_key(&spec.id) {
             return Err(CameraError::Exists(spec.id));
         }
+        if let Some(taps) = self.ctx.taps.as_ref().filter(|_| spec.records()) {
+            opener.tap = taps.start(&spec).map_err(CameraError::Invalid)?;
+        }
+        let opener: Arc<dyn SourceOpener> = Arc::new(opener);
         let cam = Arc::new(Camera::new(spec, source, model, &self.ctx.metrics));
         let short: String = cam.spec.id.chars().take(10).collect();
         let dec = {
@@ -159,6 +171,9 @@ impl Cameras {
             .remove(id)
             .ok_or_else(|| CameraError::NotFound(id.to_string()))?;
         cam.stop_and_join();
+        if let Some(taps) = &self.ctx.taps {
+            taps.stop(id);
+        }
         let last = cam.status();
         self.ctx.metrics.remove(id);
         tracing::info!(camera = %id, "camera removed");
@@ -180,6 +195,9 @@ impl Cameras {
         }
         for c in &all {
             c.stop_and_join();
+            if let Some(taps) = &self.ctx.taps {
+                taps.stop(&c.spec.id);
+            }
         }
     }
 }
@@ -208,6 +226,10 @@ fn detect_loop(cam: &Camera, ctx: &PipelineContext, model: ModelHandle) {
     let stop: &Shutdown = &cam.stop;
     while !stop.is_triggered() {
         let Some(s) = cam.slot.take(Duration::from_millis(200)) else {
+            // A file that ended (not looping): its last frame is done, its tracks end now.
+            if cam.lock_state().phase == CameraPhase::Ended {
+                break;
+            }
             continue;
         };
         // The tracker is made with the first frame, once the stream's rate is known.

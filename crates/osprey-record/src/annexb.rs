@@ -10,6 +10,15 @@ pub enum Codec {
     H265,
 }
 
+impl From<osprey_schema::media::VideoCodec> for Codec {
+    fn from(c: osprey_schema::media::VideoCodec) -> Codec {
+        match c {
+            osprey_schema::media::VideoCodec::H264 => Codec::H264,
+            osprey_schema::media::VideoCodec::H265 => Codec::H265,
+        }
+    }
+}
+
 /// What a NAL unit is, as far as recording cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NalKind {
@@ -109,6 +118,14 @@ pub struct ParameterSets {
 }
 
 impl ParameterSets {
+    /// The parameter sets found in an Annex B byte string (e.g.
+    /// [`osprey_schema::media::EncodedStream::parameter_sets`]).
+    pub fn from_annexb(codec: Codec, data: &[u8]) -> ParameterSets {
+        let mut ps = ParameterSets::default();
+        ps.update(codec, &split(data));
+        ps
+    }
+
     /// Whether every parameter set `codec` needs is present.
     pub fn is_complete(&self, codec: Codec) -> bool {
         !self.sps.is_empty()

@@ -30,11 +30,24 @@ pub enum RecordError {
         #[source]
         source: std::io::Error,
     },
+    /// The recording index (SQLite) failed.
+    #[error("recording index error during {op}: {source}")]
+    Database {
+        /// What was being done (`open`, `insert`, `query`, `delete`…).
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: rusqlite::Error,
+    },
 }
 
 impl RecordError {
     pub(crate) fn bitstream(msg: impl Into<String>) -> Self {
         RecordError::Bitstream(msg.into())
+    }
+
+    pub(crate) fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> RecordError {
+        move |source| RecordError::Database { op, source }
     }
 
     pub(crate) fn storage(op: &'static str, name: &str, source: std::io::Error) -> Self {
@@ -71,6 +84,13 @@ impl Kinded for RecordError {
             RecordError::Bitstream(_) | RecordError::Request(_) => ErrorKind::InvalidArgument,
             RecordError::BadSegment { .. } => ErrorKind::Internal,
             RecordError::Storage { source, .. } => io_kind(source),
+            RecordError::Database { source, .. } => match source.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DiskFull) => ErrorKind::ResourceExhausted,
+                Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::PermissionDenied) => {
+                    ErrorKind::FailedPrecondition
+                }
+                _ => ErrorKind::Unavailable,
+            },
         }
     }
 }

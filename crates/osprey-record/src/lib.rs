@@ -19,6 +19,37 @@
 //! as a list of byte ranges of the segment files and generated boxes ([`view::ViewPlan`]), so a
 //! server can answer HTTP `Range` requests without assembling the file.
 //!
+//! # Recording a camera
+//!
+//! ```text
+//! osprey-video Reader ──set_tap──▶ RecorderFeed::send ─(bounded queue, drop-counted)─▶
+//!   thread osprey-rec-<camera>: SegmentWriter → FsSink → RecordingIndex::insert → retention
+//! ```
+//!
+//! - [`RecordingIndex::open`]`(root)` opens (creates) the SQLite index (WAL)
+//!   `<root>/index.sqlite3`, runs the recovery pass and returns a [`RecoveryReport`]; files
+//!   live in `<root>/<camera>/<start_wall_ms>.mp4`. Open it once per process, before any
+//!   recorder, and share it (it is a cheap clone). See [`index`] for the crash invariants
+//!   (create: `O_EXCL`, `fsync` file, `fsync` directory, insert row; delete: garbage row,
+//!   unlink, `fsync` directory, drop row) and [`recovery`] for the reconciliation at open.
+//! - [`Recorder::start`]`(index, `[`RecorderConfig`]`)` starts the camera's thread
+//!   `osprey-rec-<camera>`; [`Recorder::feed`] gives the [`RecorderFeed`] to install on the
+//!   reader: `reader.set_tap(move |ev| { feed.send(ev); })` (the tap's messages are
+//!   [`osprey_schema::media::EncodedEvent`]s). A full queue drops units (counted) up to the next
+//!   keyframe, where a new segment starts. [`Recorder::status`] gives a [`RecorderStatus`]
+//!   (`off | recording | error | unrecordable`, message, counters); a write or index error
+//!   (disk full, read-only) puts it in `error`, drops what arrives and retries every
+//!   [`RecorderConfig::retry_interval`] (retention first), resuming on its own.
+//!   [`Recorder::stop`] (or dropping it) finishes the open segment and joins the thread.
+//! - Retention runs after every finished segment: [`RecordingIndex::apply_retention`] applies
+//!   the pure [`plan_deletions`] (per-camera byte quota and maximum age, a global free-space
+//!   watermark, oldest first; protected segments exempt until their own expiry; pinned ones
+//!   deferred) with the crash-safe delete. [`RecordingIndex::protect`] protects a range.
+//! - Playback: [`RecordingIndex::timeline`] (runs of recorded time; [`timeline::gaps`],
+//!   [`timeline::day_totals`] for a calendar) and [`RecordingIndex::view`], a [`ViewPlan`]
+//!   for a wall-clock range whose segments stay pinned ([`PinGuard`]) until the returned
+//!   [`PinnedView`] is dropped: serve it with [`ViewPlan::write_range`], then drop it.
+//!
 //! # On-disk format
 //!
 //! A segment file is a fragmented MP4 (ISO BMFF) that plays alone in ffprobe, ffplay or a
@@ -43,18 +74,35 @@
 //! `start_wall_ms + decode_time / 90`.
 
 mod bits;
+mod db;
 mod error;
+mod library;
+mod pin;
+mod recorder;
 mod sink;
+mod status;
 
 pub mod annexb;
 pub mod codec;
+pub mod index;
 pub mod mp4;
+pub mod recovery;
+pub mod retention;
 pub mod segment;
+pub mod timeline;
 pub mod view;
 
 pub use annexb::{Codec, ParameterSets};
 pub use codec::VideoParams;
 pub use error::{io_kind, RecordError};
+pub use index::{CameraUsage, PinnedView, RecordingIndex, RetentionOutcome, SegmentId, SegmentRow};
+pub use library::Library;
+pub use pin::{PinGuard, Pins};
+pub use recorder::{disk_free, disk_space, DiskFreeFn, Recorder, RecorderConfig, RecorderFeed};
+pub use recovery::RecoveryReport;
+pub use retention::{plan_deletions, CameraQuota, Quotas, RetentionSegment};
 pub use segment::{AccessUnit, SegmentInfo, SegmentWriter, WriterConfig};
 pub use sink::{FsHandle, FsSink, SegmentSink};
+pub use status::{RecorderPhase, RecorderStatus};
+pub use timeline::{day_totals, gaps, runs, DayTotal, Run};
 pub use view::{plan_view, SegmentFile, ViewPlan};

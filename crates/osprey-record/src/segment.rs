@@ -177,6 +177,25 @@ impl<S: SegmentSink> SegmentWriter<S> {
         &mut self.sink
     }
 
+    /// Gives the sink back (finish the open segment with [`SegmentWriter::close`] first; an
+    /// open segment is abandoned).
+    pub fn into_sink(mut self) -> S {
+        if let Some(open) = self.open.take() {
+            self.sink.abandon(open.handle);
+        }
+        self.sink
+    }
+
+    /// Whether a segment is open (recording; `false` while waiting for a keyframe).
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// The codec being written.
+    pub fn codec(&self) -> Codec {
+        self.cfg.codec
+    }
+
     /// Adds one access unit.
     pub fn push(&mut self, au: AccessUnit<'_>) -> Result<(), RecordError> {
         let codec = self.cfg.codec;

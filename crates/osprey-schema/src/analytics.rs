@@ -129,3 +129,63 @@ pub struct FrameAnalytics {
     /// Per ROI, in configuration order.
     pub rois: Vec<RoiOccupancy>,
 }
+
+/// What an alert rule watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Crossings of a tripwire.
+    Tripwire,
+    /// Occupancy or stays in an ROI.
+    Roi,
+    /// Occupancy of the whole field of view.
+    Fov,
+}
+
+impl AlertKind {
+    /// `tripwire`, `roi` or `fov`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Tripwire => "tripwire",
+            AlertKind::Roi => "roi",
+            AlertKind::Fov => "fov",
+        }
+    }
+}
+
+/// An alert raised by a rule. Point alerts (a count reached, a switch, a loitering object) have
+/// `end == Some(start)`; a condition that lasts (a flow rate or an occupancy over a threshold)
+/// is reported when it starts (`end == None`) and again, with the same `id`, when it ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Stable id: the same for the start and the end of one alert.
+    pub id: String,
+    /// Camera (sensor) id.
+    pub camera: String,
+    /// What the rule watches.
+    pub kind: AlertKind,
+    /// The rule's type (`increment`, `flowrate`, `occupancy_threshold`, `occupancy_switch`,
+    /// `loitering`).
+    pub rule_type: String,
+    /// The alert rule's id.
+    pub rule_id: String,
+    /// The tripwire or ROI watched (`None` for the FOV).
+    pub target_id: Option<String>,
+    /// The count that fired it (crossings, objects present; the peak for a lasting alert).
+    pub count: u64,
+    /// `entry`, `exit` or `both` for tripwires; `occupied` or `vacant` for switches.
+    pub direction: Option<String>,
+    /// The configured name of that direction, when it has one.
+    pub direction_name: Option<String>,
+    /// One sentence.
+    pub description: String,
+    /// When the condition began, seconds since the Unix epoch.
+    pub start: f64,
+    /// When it ended (`None`: still active).
+    pub end: Option<f64>,
+    /// Whether the alert lasts (reported at its start and again at its end) rather than being
+    /// a point in time.
+    pub lasting: bool,
+    /// Extra facts (`objectId`, `trackId`, `label`, `dwellSeconds`…).
+    pub attributes: BTreeMap<String, String>,
+}

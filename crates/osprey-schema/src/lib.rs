@@ -135,6 +135,7 @@ pub struct ObjectSnapshot {
 }
 
 pub mod analytics;
+pub mod media;
 mod status;
 pub use status::{CameraPhase, CameraStatus, ErrorInfo, FrameCounts, Rates, SpecView, StreamView};
 

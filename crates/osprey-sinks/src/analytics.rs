@@ -1,12 +1,16 @@
-//! Analytics results on the bus and in Prometheus, per camera: every tripwire crossing and ROI
-//! event as an MQTT message (`<prefix>/<camera>/tripwire/<id>`, `<prefix>/<camera>/roi/<id>`),
-//! retained counts (`…/tripwire/<id>/count` as `{"in","out"}`, `…/roi/<id>/occupancy`,
-//! `…/fov/occupancy`) published when they change, and the `osprey_tripwire_crossings_total`,
-//! `osprey_roi_events_total`, `osprey_roi_occupancy` and `osprey_fov_occupancy` series.
+//! Analytics results on the bus and in Prometheus, per camera: every tripwire crossing, ROI
+//! event and alert as an MQTT message (`<prefix>/<camera>/tripwire/<id>`,
+//! `<prefix>/<camera>/roi/<id>`, `<prefix>/<camera>/alert/<rule id>`), retained counts
+//! (`…/tripwire/<id>/count` as `{"in","out"}`, `…/roi/<id>/occupancy`, `…/fov/occupancy`) and
+//! alert states (`…/alert/<rule id>/state`: `ON` / `OFF`, lasting alerts) published when they
+//! change, and the `osprey_tripwire_crossings_total`, `osprey_roi_events_total`,
+//! `osprey_roi_occupancy`, `osprey_fov_occupancy`, `osprey_alerts_total` and
+//! `osprey_alerts_active` series. The same event JSON goes to Redis and webhooks
+//! ([`event_kind`] says which kind a message carries).
 
 use std::collections::BTreeMap;
 
-use osprey_schema::analytics::{AnalyticsEvent, FrameAnalytics};
+use osprey_schema::analytics::{Alert, AnalyticsEvent, FrameAnalytics};
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use serde_json::json;
 
@@ -19,6 +23,8 @@ pub struct AnalyticsMetrics {
     roi_events: IntCounterVec,
     roi_occupancy: IntGaugeVec,
     fov_occupancy: IntGaugeVec,
+    alerts: IntCounterVec,
+    alerts_active: IntGaugeVec,
 }
 
 impl AnalyticsMetrics {
@@ -52,6 +58,22 @@ impl AnalyticsMetrics {
             ),
             &["camera"],
         )?;
+        let alerts = IntCounterVec::new(
+            Opts::new(
+                "osprey_alerts_total",
+                "Alerts raised by camera, alert rule, kind (tripwire, roi, fov) and rule type",
+            ),
+            &["camera", "rule", "kind", "rule_type"],
+        )?;
+        let alerts_active = IntGaugeVec::new(
+            Opts::new(
+                "osprey_alerts_active",
+                "Lasting alerts (flowrate, occupancy_threshold) in progress by camera and rule",
+            ),
+            &["camera", "rule"],
+        )?;
+        registry.register(Box::new(alerts.clone()))?;
+        registry.register(Box::new(alerts_active.clone()))?;
         registry.register(Box::new(crossings.clone()))?;
         registry.register(Box::new(roi_events.clone()))?;
         registry.register(Box::new(roi_occupancy.clone()))?;
@@ -61,7 +83,26 @@ impl AnalyticsMetrics {
             roi_events,
             roi_occupancy,
             fov_occupancy,
+            alerts,
+            alerts_active,
         })
+    }
+
+    /// Counts alerts raised and tracks lasting ones in progress.
+    pub fn alerts(&self, camera: &str, alerts: &[Alert]) {
+        for a in alerts {
+            // A lasting alert is reported twice (start, end): count its start only.
+            if !a.lasting || a.end.is_none() {
+                self.alerts
+                    .with_label_values(&[camera, &a.rule_id, a.kind.as_str(), &a.rule_type])
+                    .inc();
+            }
+            if a.lasting {
+                self.alerts_active
+                    .with_label_values(&[camera, &a.rule_id])
+                    .set(i64::from(a.end.is_none()));
+            }
+        }
     }
 
     /// Counts one frame's results.
@@ -145,6 +186,27 @@ impl AnalyticsTopics {
         out
     }
 
+    /// The messages for alerts: the alert itself, and for a lasting one its retained state.
+    pub fn on_alerts(&self, alerts: &[Alert]) -> Vec<MqttMessage> {
+        let mut out = Vec::new();
+        for a in alerts {
+            let topic = format!("{}/alert/{}", self.camera, a.rule_id);
+            if a.lasting {
+                out.push(MqttMessage {
+                    topic: format!("{topic}/state"),
+                    payload: if a.end.is_none() { "ON" } else { "OFF" }.into(),
+                    retain: true,
+                });
+            }
+            out.push(MqttMessage {
+                topic,
+                payload: alert_json(a).to_string().into_bytes(),
+                retain: false,
+            });
+        }
+        out
+    }
+
     /// The messages for events (also those of a stopping camera).
     pub fn on_events(
         &mut self,
@@ -190,6 +252,32 @@ impl AnalyticsTopics {
             });
         }
         out
+    }
+}
+
+/// An alert as JSON (MQTT, Redis, webhooks).
+pub fn alert_json(a: &Alert) -> serde_json::Value {
+    json!({
+        "type": "alert", "id": a.id, "camera": a.camera, "kind": a.kind.as_str(),
+        "rule_id": a.rule_id, "rule_type": a.rule_type, "target_id": a.target_id,
+        "count": a.count, "direction": a.direction, "direction_name": a.direction_name,
+        "description": a.description, "start": osprey_base::rfc3339(a.start),
+        "end": a.end.map(osprey_base::rfc3339), "active": a.lasting && a.end.is_none(),
+        "attributes": a.attributes,
+    })
+}
+
+/// The event kind an analytics message carries (`crossing`, `roi` or `alert`), for Redis and
+/// webhooks; `None` for retained state (counts, occupancy, alert states).
+pub fn event_kind(m: &MqttMessage) -> Option<&'static str> {
+    if m.retain {
+        return None;
+    }
+    match m.topic.split('/').rev().nth(1)? {
+        "tripwire" => Some("crossing"),
+        "roi" => Some("roi"),
+        "alert" => Some("alert"),
+        _ => None,
     }
 }
 
@@ -272,6 +360,68 @@ mod tests {
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].topic, "front/roi/R");
         assert!(String::from_utf8_lossy(&m[0].payload).contains("\"dwell_seconds\":2.5"));
+    }
+
+    #[test]
+    fn alerts_publish_events_states_and_metrics() {
+        use osprey_schema::analytics::{Alert, AlertKind};
+        let start = Alert {
+            id: "front:crowd:1".into(),
+            camera: "front".into(),
+            kind: AlertKind::Roi,
+            rule_type: "occupancy_threshold".into(),
+            rule_id: "crowd".into(),
+            target_id: Some("queue".into()),
+            count: 4,
+            direction: None,
+            direction_name: None,
+            description: "4 objects in queue".into(),
+            start: 1_795_340_418.0,
+            end: None,
+            lasting: true,
+            attributes: BTreeMap::new(),
+        };
+        let end = Alert {
+            end: Some(1_795_340_428.0),
+            ..start.clone()
+        };
+        let t = AnalyticsTopics::new("front");
+        let m = t.on_alerts(&[start.clone()]);
+        assert_eq!(m[0].topic, "front/alert/crowd/state");
+        assert_eq!(m[0].payload, b"ON");
+        assert!(m[0].retain);
+        assert_eq!(event_kind(&m[0]), None);
+        assert_eq!(m[1].topic, "front/alert/crowd");
+        assert_eq!(event_kind(&m[1]), Some("alert"));
+        let e: serde_json::Value = serde_json::from_slice(&m[1].payload).expect("json");
+        assert_eq!(
+            (e["active"].clone(), e["count"].clone()),
+            (true.into(), 4.into())
+        );
+        assert_eq!(t.on_alerts(&[end.clone()])[0].payload, b"OFF");
+        let reg = Registry::new();
+        let metrics = AnalyticsMetrics::register(&reg).expect("register");
+        metrics.alerts("front", &[start]);
+        let active = || {
+            metrics
+                .alerts_active
+                .with_label_values(&["front", "crowd"])
+                .get()
+        };
+        assert_eq!(active(), 1);
+        metrics.alerts("front", &[end]);
+        assert_eq!(active(), 0);
+        let raised = metrics
+            .alerts
+            .with_label_values(&["front", "crowd", "roi", "occupancy_threshold"])
+            .get();
+        assert_eq!(raised, 1, "a lasting alert counts once");
+        let crossing_msg = MqttMessage {
+            topic: "front/tripwire/door".into(),
+            payload: vec![],
+            retain: false,
+        };
+        assert_eq!(event_kind(&crossing_msg), Some("crossing"));
     }
 
     #[test]

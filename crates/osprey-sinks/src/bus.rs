@@ -1,5 +1,5 @@
 //! The publishers: Redis Streams (one entry per processed frame, NVIDIA's DeepStream "minimal
-//! schema") and MQTT in Frigate's convention (events, per-label counts, retained availability).
+//! schema", in `stream`; analytics events and alerts in `events_stream`) and MQTT in Frigate's convention (events, per-label counts, retained availability).
 //!
 //! Each sink is a named thread fed by a bounded queue. A camera never waits for a sink: when a
 //! queue is full the message is dropped and counted (`osprey_publish_messages_total{outcome=
@@ -23,10 +23,17 @@ pub struct RedisSpec {
     /// Approximate cap on entries per stream (`XADD ... MAXLEN ~ n`).
     #[serde(default = "default_maxlen")]
     pub maxlen: u64,
+    /// Stream key of analytics events and alerts (field `event`); `{camera}` as above.
+    #[serde(default = "default_events_stream")]
+    pub events_stream: String,
 }
 
 fn default_stream() -> String {
     "osprey:frames".into()
+}
+
+fn default_events_stream() -> String {
+    "osprey:analytics".into()
 }
 
 fn default_maxlen() -> u64 {
@@ -117,8 +124,17 @@ pub struct MqttMessage {
 }
 
 /// The sinks, shared by every camera.
+/// A Redis stream entry: a frame (`metadata` field of the frames stream) or an analytics event
+/// (`event` field of the events stream).
+#[derive(Debug)]
+struct Entry {
+    camera: String,
+    event: bool,
+    json: String,
+}
+
 pub struct Bus {
-    redis: Option<SyncSender<FrameMessage>>,
+    redis: Option<SyncSender<Entry>>,
     mqtt: Option<(rumqttc::Client, String)>,
     counters: IntCounterVec,
 }
@@ -173,8 +189,30 @@ impl Bus {
 
     /// Queues a frame for Redis (dropped and counted when the queue is full).
     pub fn frame(&self, msg: FrameMessage) {
+        self.redis(Entry {
+            camera: msg.camera,
+            event: false,
+            json: msg.json,
+        });
+    }
+
+    /// Queues an analytics event or alert (JSON) for the Redis events stream.
+    pub fn event(&self, camera: &str, json: String) {
+        self.redis(Entry {
+            camera: camera.to_string(),
+            event: true,
+            json,
+        });
+    }
+
+    /// Whether Redis is configured.
+    pub fn has_redis(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    fn redis(&self, entry: Entry) {
         if let Some(tx) = &self.redis {
-            match tx.try_send(msg) {
+            match tx.try_send(entry) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                     self.count("redis", "dropped", 1)
@@ -215,7 +253,7 @@ impl Bus {
     }
 }
 
-fn redis_loop(spec: &RedisSpec, rx: &Receiver<FrameMessage>, counters: &IntCounterVec) {
+fn redis_loop(spec: &RedisSpec, rx: &Receiver<Entry>, counters: &IntCounterVec) {
     let sent = counters.with_label_values(&["redis", "sent"]);
     let failed = counters.with_label_values(&["redis", "failed"]);
     let client = match redis::Client::open(spec.url.as_str()) {
@@ -230,7 +268,7 @@ fn redis_loop(spec: &RedisSpec, rx: &Receiver<FrameMessage>, counters: &IntCount
     };
     let mut conn: Option<redis::Connection> = None;
     let mut last_warn: Option<Instant> = None;
-    let mut batch: Vec<FrameMessage> = Vec::new();
+    let mut batch: Vec<Entry> = Vec::new();
     loop {
         if batch.is_empty() {
             match rx.recv_timeout(Duration::from_secs(1)) {
@@ -264,13 +302,18 @@ fn redis_loop(spec: &RedisSpec, rx: &Receiver<FrameMessage>, counters: &IntCount
         let Some(c) = conn.as_mut() else { continue };
         let mut pipe = redis::pipe();
         for m in &batch {
+            let (stream, field) = if m.event {
+                (&spec.events_stream, "event")
+            } else {
+                (&spec.stream, "metadata")
+            };
             pipe.cmd("XADD")
-                .arg(spec.stream.replace("{camera}", &m.camera))
+                .arg(stream.replace("{camera}", &m.camera))
                 .arg("MAXLEN")
                 .arg("~")
                 .arg(spec.maxlen)
                 .arg("*")
-                .arg("metadata")
+                .arg(field)
                 .arg(&m.json)
                 .ignore();
         }

@@ -1,5 +1,6 @@
 //! Where analysed frames, object events and analytics results go: Redis Streams (DeepStream's minimal schema, one
-//! entry per processed frame) and MQTT (Frigate's `events`, per-label counts, availability).
+//! entry per processed frame; analytics events and alerts), MQTT (Frigate's `events`, per-label counts,
+//! availability; analytics topics) and webhooks.
 //! Each publisher is a named thread behind a bounded queue; a full queue drops the message and
 //! counts it, so a camera never waits for a sink. The wire formats are built here, beside their
 //! sink, from the typed messages of `osprey-schema`.
@@ -9,5 +10,6 @@ pub mod analytics;
 mod bus;
 pub mod deepstream;
 pub mod frigate;
+pub mod webhook;
 
 pub use bus::{register_metrics, Bus, FrameMessage, MqttMessage, MqttSpec, RedisSpec};

@@ -16,16 +16,16 @@ mod writer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::{BucketSpec, Buckets};
 pub use error::AnalyticsError;
 pub use records::{
-    AnalyticsRecord, Crossing, CrossingCounts, Direction, EventKind, InOut, LabelCrossings,
-    OccupancyBucket, OccupancySample, OccupancyStat, RoiKind, RoiTransition, TotalsSnapshot,
-    TripwireBucket,
+    AlertRow, AnalyticsRecord, Crossing, CrossingCounts, Direction, EventKind, InOut,
+    LabelCrossings, OccupancyBucket, OccupancySample, OccupancyStat, RoiKind, RoiTransition,
+    TotalsSnapshot, TripwireBucket,
 };
 use writer::{Msg, Writer};
 
@@ -75,13 +75,68 @@ impl AnalyticsConfig {
 }
 
 /// The SQLite analytics store (cheap to clone; the writer stops when the last clone is dropped,
-/// committing what it holds).
+/// committing what it holds). A store made by [`AnalyticsStore::open_lazy`] creates its file and
+/// its writer on first use, so a server without cameras leaves no database behind.
 #[derive(Debug, Clone)]
 pub struct AnalyticsStore {
-    tx: SyncSender<Msg>,
-    reader: Arc<Mutex<rusqlite::Connection>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     path: PathBuf,
+    cfg: AnalyticsConfig,
     counters: prometheus::IntCounterVec,
+    /// The open database, or why it could not be opened (not retried: the path is fixed).
+    inner: OnceLock<Result<Inner, String>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: SyncSender<Msg>,
+    reader: Mutex<rusqlite::Connection>,
+}
+
+impl Shared {
+    fn open(&self) -> Result<Inner, AnalyticsError> {
+        let path = &self.path;
+        let conn = writer::open_db(path)?;
+        let reader = writer::open_db(path)?;
+        let (tx, rx) = mpsc::sync_channel::<Msg>(self.cfg.queue_capacity);
+        let w = Writer::new(
+            conn,
+            path.display().to_string(),
+            self.cfg.clone(),
+            &self.counters,
+        );
+        std::thread::Builder::new()
+            .name("osprey-analytics-db".into())
+            .spawn(move || w.run(&rx))
+            .map_err(|e| AnalyticsError::Writer {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        tracing::info!(path = %path.display(), "analytics store open");
+        Ok(Inner {
+            tx,
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn inner(&self) -> Result<&Inner, AnalyticsError> {
+        self.inner
+            .get_or_init(|| {
+                self.open().map_err(|e| {
+                    tracing::error!(path = %self.path.display(), error = %e, "cannot open the analytics store");
+                    e.to_string()
+                })
+            })
+            .as_ref()
+            .map_err(|reason| AnalyticsError::Writer {
+                path: self.path.display().to_string(),
+                reason: format!("not open: {reason}"),
+            })
+    }
 }
 
 impl AnalyticsStore {
@@ -92,29 +147,37 @@ impl AnalyticsStore {
         cfg: AnalyticsConfig,
         counters: prometheus::IntCounterVec,
     ) -> Result<AnalyticsStore, AnalyticsError> {
+        let store = AnalyticsStore::open_lazy(path, cfg, counters)?;
+        store.shared.inner()?;
+        Ok(store)
+    }
+
+    /// Checks `cfg` now; opens the database on first use (a push or a query). An open that
+    /// fails then is logged once and every later call returns its error.
+    pub fn open_lazy(
+        path: &Path,
+        cfg: AnalyticsConfig,
+        counters: prometheus::IntCounterVec,
+    ) -> Result<AnalyticsStore, AnalyticsError> {
         cfg.validate()?;
-        let conn = writer::open_db(path)?;
-        let reader = writer::open_db(path)?;
-        let (tx, rx) = mpsc::sync_channel::<Msg>(cfg.queue_capacity);
-        let w = Writer::new(conn, path.display().to_string(), cfg, &counters);
-        std::thread::Builder::new()
-            .name("osprey-analytics-db".into())
-            .spawn(move || w.run(&rx))
-            .map_err(|e| AnalyticsError::Writer {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
         Ok(AnalyticsStore {
-            tx,
-            reader: Arc::new(Mutex::new(reader)),
-            path: path.to_path_buf(),
-            counters,
+            shared: Arc::new(Shared {
+                path: path.to_path_buf(),
+                cfg,
+                counters,
+                inner: OnceLock::new(),
+            }),
         })
+    }
+
+    /// Whether the database has been opened.
+    pub fn is_open(&self) -> bool {
+        matches!(self.shared.inner.get(), Some(Ok(_)))
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
     /// Queues records to be stored in one piece — put a camera's totals snapshot in the same
@@ -125,25 +188,29 @@ impl AnalyticsStore {
             return true;
         }
         let n = records.len() as u64;
-        match self.tx.try_send(Msg::Records(records)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.counters
-                    .with_label_values(&["analytics", "dropped"])
-                    .inc_by(n);
-                false
-            }
+        let sent = self
+            .shared
+            .inner()
+            .is_ok_and(|i| i.tx.try_send(Msg::Records(records)).is_ok());
+        if !sent {
+            self.shared
+                .counters
+                .with_label_values(&["analytics", "dropped"])
+                .inc_by(n);
         }
+        sent
     }
 
     /// Blocks until everything queued before it is committed (tests, shutdown).
     pub fn flush(&self) -> Result<(), AnalyticsError> {
         let gone = |reason: String| AnalyticsError::Writer {
-            path: self.path.display().to_string(),
+            path: self.shared.path.display().to_string(),
             reason,
         };
         let (ack, done) = mpsc::sync_channel(1);
-        self.tx
+        self.shared
+            .inner()?
+            .tx
             .send(Msg::Flush(ack))
             .map_err(|_| gone("stopped".into()))?;
         done.recv()
@@ -155,9 +222,9 @@ impl AnalyticsStore {
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
     ) -> Result<T, AnalyticsError> {
-        let c = osprey_base::lock(&self.reader);
+        let c = osprey_base::lock(&self.shared.inner()?.reader);
         f(&c).map_err(|source| AnalyticsError::Sqlite {
-            path: self.path.display().to_string(),
+            path: self.shared.path.display().to_string(),
             source,
         })
     }
@@ -218,7 +285,34 @@ impl AnalyticsStore {
         to_ms: i64,
         limit: usize,
     ) -> Result<Vec<AnalyticsRecord>, AnalyticsError> {
-        self.read(|c| query::events(c, kind, camera, from_ms, to_ms, limit))
+        self.events_of(kind, camera, None, from_ms, to_ms, limit)
+    }
+
+    /// [`AnalyticsStore::events`] of one tripwire or ROI (`rule`), or of all.
+    pub fn events_of(
+        &self,
+        kind: EventKind,
+        camera: &str,
+        rule: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<AnalyticsRecord>, AnalyticsError> {
+        self.read(|c| query::events(c, kind, camera, rule, from_ms, to_ms, limit))
+    }
+
+    /// Alerts of a camera (of `kind` and `rule`, or all) active at some time in
+    /// `[from_ms, to_ms)`, newest first, at most `limit`.
+    pub fn alerts(
+        &self,
+        camera: &str,
+        kind: Option<&str>,
+        rule: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<AlertRow>, AnalyticsError> {
+        self.read(|c| query::alerts(c, camera, kind, rule, from_ms, to_ms, limit))
     }
 
     /// The camera's last committed totals snapshot.

@@ -2,8 +2,8 @@
 //! events update the row), a writer thread fed by a bounded queue, and a read connection for
 //! queries (WAL, so reads never wait for the writer).
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use osprey_base::{ErrorKind, Kinded};
@@ -60,6 +60,14 @@ pub enum StoreError {
         /// Cause.
         source: rusqlite::Error,
     },
+    /// The store could not be opened (or its writer thread could not start).
+    #[error("event store {path}: unavailable: {reason}")]
+    Unavailable {
+        /// Database file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Kinded for StoreError {
@@ -87,13 +95,25 @@ impl EventRecord {
 }
 
 /// The SQLite event store: a writer thread fed by a bounded queue, and a read connection for
-/// queries (WAL, so reads never wait for the writer).
+/// queries (WAL, so reads never wait for the writer). A store made by [`EventStore::open_lazy`]
+/// creates its file and writer on first use.
 #[derive(Debug, Clone)]
 pub struct EventStore {
-    tx: SyncSender<EventRecord>,
-    reader: Arc<Mutex<rusqlite::Connection>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
     path: PathBuf,
     counters: prometheus::IntCounterVec,
+    /// The open store, or why it could not be opened (not retried).
+    inner: OnceLock<Result<Inner, String>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: SyncSender<EventRecord>,
+    reader: Mutex<rusqlite::Connection>,
 }
 
 /// Rows kept; older events are deleted.
@@ -130,68 +150,119 @@ impl EventStore {
         path: &Path,
         counters: prometheus::IntCounterVec,
     ) -> Result<EventStore, StoreError> {
-        let writer = open(path)?;
-        let reader = open(path)?;
-        // Events still open when the server stopped will never see their end.
-        let _ = writer.execute(
-            "UPDATE events SET end_time = start_time WHERE end_time IS NULL",
-            [],
-        );
-        let (tx, rx) = mpsc::sync_channel::<EventRecord>(4096);
-        let c = counters.clone();
-        let p = path.display().to_string();
-        std::thread::Builder::new()
-            .name("osprey-events".into())
-            .spawn(move || {
-                let sent = c.with_label_values(&["events", "sent"]);
-                let failed = c.with_label_values(&["events", "failed"]);
-                let mut n = 0u64;
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    while let Ok(r) = rx.try_recv() {
-                        batch.push(r);
-                        if batch.len() >= 512 {
-                            break;
-                        }
-                    }
-                    match write(&writer, &batch) {
-                        Ok(()) => sent.inc_by(batch.len() as u64),
-                        Err(e) => {
-                            tracing::error!(path = %p, error = %e, events = batch.len(), "cannot store events");
-                            failed.inc_by(batch.len() as u64);
-                        }
-                    }
-                    n += batch.len() as u64;
-                    if n >= 1000 {
-                        n = 0;
-                        let _ = writer.execute(
-                            "DELETE FROM events WHERE rowid <= (SELECT max(rowid) FROM events) - ?1",
-                            [MAX_ROWS],
-                        );
-                    }
-                }
-            })
-            .map_err(|e| StoreError::Sqlite {
-                path: path.display().to_string(),
-                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-            })?;
-        Ok(EventStore {
-            tx,
-            reader: Arc::new(Mutex::new(reader)),
-            path: path.to_path_buf(),
-            counters,
-        })
+        let store = EventStore::open_lazy(path, counters);
+        store.inner()?;
+        Ok(store)
     }
 
+    /// A store whose database is opened on first use (a put or a query); an open that fails
+    /// then is logged once and every later call reports it.
+    pub fn open_lazy(path: &Path, counters: prometheus::IntCounterVec) -> EventStore {
+        EventStore {
+            shared: Arc::new(Shared {
+                path: path.to_path_buf(),
+                counters,
+                inner: OnceLock::new(),
+            }),
+        }
+    }
+
+    fn inner(&self) -> Result<&Inner, StoreError> {
+        let sh = &self.shared;
+        sh.inner
+            .get_or_init(|| {
+                start(&sh.path, sh.counters.clone()).map_err(|e| {
+                    tracing::error!(path = %sh.path.display(), error = %e, "cannot open the event store");
+                    e.to_string()
+                })
+            })
+            .as_ref()
+            .map_err(|reason| StoreError::Unavailable {
+                path: sh.path.display().to_string(),
+                reason: reason.clone(),
+            })
+    }
+}
+
+/// Opens the database and starts the writer thread.
+fn start(path: &Path, counters: prometheus::IntCounterVec) -> Result<Inner, StoreError> {
+    let writer = open(path)?;
+    let reader = open(path)?;
+    // Events still open when the server stopped will never see their end.
+    let _ = writer.execute(
+        "UPDATE events SET end_time = start_time WHERE end_time IS NULL",
+        [],
+    );
+    let (tx, rx) = mpsc::sync_channel::<EventRecord>(4096);
+    let p = path.display().to_string();
+    std::thread::Builder::new()
+        .name("osprey-events".into())
+        .spawn(move || write_loop(&writer, &rx, &counters, &p))
+        .map_err(|e| StoreError::Unavailable {
+            path: path.display().to_string(),
+            reason: format!("cannot start the writer thread: {e}"),
+        })?;
+    tracing::info!(path = %path.display(), "event store open");
+    Ok(Inner {
+        tx,
+        reader: Mutex::new(reader),
+    })
+}
+
+/// The writer thread: batches of up to 512 records, the table capped at `MAX_ROWS`.
+fn write_loop(
+    writer: &rusqlite::Connection,
+    rx: &mpsc::Receiver<EventRecord>,
+    c: &prometheus::IntCounterVec,
+    p: &str,
+) {
+    let sent = c.with_label_values(&["events", "sent"]);
+    let failed = c.with_label_values(&["events", "failed"]);
+    let mut n = 0u64;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(r) = rx.try_recv() {
+            batch.push(r);
+            if batch.len() >= 512 {
+                break;
+            }
+        }
+        match write(writer, &batch) {
+            Ok(()) => sent.inc_by(batch.len() as u64),
+            Err(e) => {
+                tracing::error!(path = %p, error = %e, events = batch.len(), "cannot store events");
+                failed.inc_by(batch.len() as u64);
+            }
+        }
+        n += batch.len() as u64;
+        if n >= 1000 {
+            n = 0;
+            let _ = writer.execute(
+                "DELETE FROM events WHERE rowid <= (SELECT max(rowid) FROM events) - ?1",
+                [MAX_ROWS],
+            );
+        }
+    }
+}
+
+impl EventStore {
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
-    /// Queues an insert-or-update (dropped and counted when the writer is far behind).
+    /// Whether the database has been opened.
+    pub fn is_open(&self) -> bool {
+        matches!(self.shared.inner.get(), Some(Ok(_)))
+    }
+
+    /// Queues an insert-or-update (dropped and counted when the writer is far behind or the
+    /// store cannot be opened).
     pub fn put(&self, r: EventRecord) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(r) {
-            self.counters
+        let sent = self.inner().is_ok_and(|i| i.tx.try_send(r).is_ok());
+        if !sent {
+            self.shared
+                .counters
                 .with_label_values(&["events", "dropped"])
                 .inc();
         }
@@ -199,9 +270,9 @@ impl EventStore {
 
     /// Runs a query (blocking; call from a blocking thread).
     pub fn query(&self, q: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
-        let c = osprey_base::lock(&self.reader);
+        let c = osprey_base::lock(&self.inner()?.reader);
         let err = |source| StoreError::Sqlite {
-            path: self.path.display().to_string(),
+            path: self.shared.path.display().to_string(),
             source,
         };
         let mut stmt = c

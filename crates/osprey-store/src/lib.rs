@@ -9,9 +9,9 @@ mod events;
 mod timestamp;
 
 pub use analytics::{
-    AnalyticsConfig, AnalyticsError, AnalyticsRecord, AnalyticsStore, Crossing, CrossingCounts,
-    Direction, EventKind, InOut, LabelCrossings, OccupancyBucket, OccupancySample, OccupancyStat,
-    RoiKind, RoiTransition, TotalsSnapshot, TripwireBucket, MAX_COMMIT_INTERVAL,
+    AlertRow, AnalyticsConfig, AnalyticsError, AnalyticsRecord, AnalyticsStore, Crossing,
+    CrossingCounts, Direction, EventKind, InOut, LabelCrossings, OccupancyBucket, OccupancySample,
+    OccupancyStat, RoiKind, RoiTransition, TotalsSnapshot, TripwireBucket, MAX_COMMIT_INTERVAL,
 };
 pub use buckets::{BucketSpec, Buckets, DEFAULT_BUCKET_COUNT, MAX_BUCKETS};
 pub use events::{EventQuery, EventRecord, EventStore, StoreError};

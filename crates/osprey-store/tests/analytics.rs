@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use osprey_base::{ErrorKind, Kinded};
 use osprey_store::{
-    AnalyticsConfig, AnalyticsRecord, AnalyticsStore, BucketSpec, CrossingCounts,
+    AlertRow, AnalyticsConfig, AnalyticsRecord, AnalyticsStore, BucketSpec, CrossingCounts,
     Direction::{In, Out},
     EventKind, InOut, OccupancyStat, RoiKind, RoiTransition,
 };
@@ -254,6 +254,13 @@ fn raw_events_newest_first() {
             roi(T0 + 100, RoiKind::Enter, None)
         ]
     );
+    // One rule's events only; the limit applies after the filter.
+    let one = |rule: &str| {
+        s.events_of(EventKind::Roi, "cam", Some(rule), T0, T0 + 60_000, 1)
+            .expect("roi")
+            .len()
+    };
+    assert_eq!((one("zone-a"), one("zone-b")), (1, 0));
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -456,5 +463,61 @@ fn bad_configuration_is_refused() {
         AnalyticsConfig::default().commit_interval,
         Duration::from_secs(1)
     );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn alerts_upsert_by_id_and_overlap_the_range() {
+    let d = dir("alerts");
+    let s = open(&d.join("a.sqlite"), fast());
+    let row = |id: &str, kind: &str, start: i64, end: Option<i64>| {
+        AnalyticsRecord::Alert(AlertRow {
+            id: id.into(),
+            camera: "cam".into(),
+            kind: kind.into(),
+            rule_id: "r".into(),
+            start_ms: T0 + start,
+            end_ms: end.map(|e| T0 + e),
+            json: format!("{{\"end\":{end:?}}}"),
+        })
+    };
+    // A lasting alert starts at 0 s and ends at 10 s; a point alert at 20 s; one still active
+    // since 30 s; another camera's alert is never returned.
+    s.push(vec![row("a", "roi", 0, None)]);
+    s.push(vec![row("a", "roi", 0, Some(10_000))]);
+    s.push(vec![row("b", "tripwire", 20_000, Some(20_000))]);
+    s.push(vec![row("c", "fov", 30_000, None)]);
+    let mut other = row("d", "fov", 5_000, None);
+    if let AnalyticsRecord::Alert(a) = &mut other {
+        a.camera = "elsewhere".into();
+    }
+    s.push(vec![other]);
+    s.flush().expect("flush");
+    let ids = |kind: Option<&str>, from: i64, to: i64, limit: usize| -> Vec<String> {
+        s.alerts("cam", kind, None, T0 + from, T0 + to, limit)
+            .expect("query")
+            .into_iter()
+            .map(|a| a.id)
+            .collect()
+    };
+    assert_eq!(
+        ids(None, 0, 60_000, 10),
+        vec!["c", "b", "a"],
+        "newest first"
+    );
+    let a = s
+        .alerts("cam", Some("roi"), Some("r"), T0, T0 + 1, 10)
+        .expect("query");
+    assert_eq!(a.len(), 1, "the end replaced the start");
+    assert_eq!(a[0].end_ms, Some(T0 + 10_000));
+    assert_eq!(a[0].json, "{\"end\":Some(10000)}");
+    assert_eq!(ids(None, 5_000, 6_000, 10), vec!["a"], "overlaps the range");
+    assert_eq!(ids(None, 11_000, 19_000, 10), Vec::<String>::new(), "a gap");
+    assert_eq!(ids(None, 100_000, 200_000, 10), vec!["c"], "still active");
+    assert_eq!(ids(Some("tripwire"), 0, 60_000, 10), vec!["b"]);
+    assert_eq!(ids(None, 0, 60_000, 2), vec!["c", "b"], "limit");
+    let other_rule = s.alerts("cam", None, Some("q"), T0, T0 + 60_000, 10);
+    assert!(other_rule.expect("query").is_empty(), "by rule");
+    drop(s);
     let _ = std::fs::remove_dir_all(&d);
 }

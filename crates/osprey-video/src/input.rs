@@ -170,3 +170,21 @@ pub(crate) fn retina_decoder(
         .video()
         .map_err(|e| no_video(format!("no decoder for {id:?}: {e}")))
 }
+
+/// The stream's codec extradata (`avcC`/`hvcC` for MP4 and Matroska, Annex B parameter sets for
+/// raw streams and FFmpeg's RTSP client; empty when there is none). `ffmpeg-next` has no safe
+/// accessor for it.
+#[allow(unsafe_code)]
+pub(crate) fn extradata(params: &ff::codec::Parameters) -> Vec<u8> {
+    // SAFETY: `params` wraps the stream's live `AVCodecParameters` (kept alive by the input
+    // context it borrows from); FFmpeg guarantees `extradata` is null or points to
+    // `extradata_size` readable bytes. The bytes are copied before the borrow ends.
+    unsafe {
+        let p = params.as_ptr();
+        let (data, size) = ((*p).extradata, (*p).extradata_size);
+        if data.is_null() || size <= 0 {
+            return Vec::new();
+        }
+        std::slice::from_raw_parts(data, size as usize).to_vec()
+    }
+}

@@ -9,6 +9,14 @@
 //! are converted to RGB ([`Reader::rgb`]), so sampling at a lower detection rate skips the
 //! colour conversion for the rest.
 //!
+//! For recording without transcoding, [`Reader::set_tap`] installs an *access-unit tap*: every
+//! compressed H.264/H.265 access unit read is also handed, before decoding and without any
+//! extra decode, to a callback as an [`osprey_schema::media::EncodedEvent`] (Annex B bytes,
+//! 90 kHz pts, wall-clock arrival, keyframe flag; a `Stream` event first with the codec and the
+//! parameter sets from the extradata or SDP). Readers without a tap pay nothing. Sources that
+//! cannot be recorded (MJPEG and other codecs) get a [`NotRecordable`] reason; streams with
+//! B-frames get an `Unrecordable` event.
+//!
 //! Every failure is a [`VideoError`] with a [`VideoError::kind`] short enough for a status page.
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
@@ -17,9 +25,11 @@ mod options;
 mod reader;
 mod rtsp;
 mod source;
+mod tap;
 
 pub use reader::{Frame, Reader, ReaderOptions, RtspClient, StreamInfo};
 pub use source::{Source, SourceKind};
+pub use tap::{NotRecordable, TapFn};
 
 use ffmpeg_next as ff;
 

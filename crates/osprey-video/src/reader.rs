@@ -4,10 +4,12 @@ use std::time::{Duration, Instant};
 use ff::util::error::EAGAIN;
 use ffmpeg_next as ff;
 use osprey_image::RgbImage;
+use osprey_schema::media::EncodedEvent;
 
-use crate::input::{client_name, describe, open_ffmpeg, retina_decoder, Demux, Input};
+use crate::input::{client_name, describe, extradata, open_ffmpeg, retina_decoder, Demux, Input};
 pub use crate::options::{Frame, ReaderOptions, RtspClient, StreamInfo};
 use crate::rtsp::{self, Opened};
+use crate::tap::{recordable_codec, NotRecordable, Tap, TapSetup};
 use crate::{Source, SourceKind, VideoError};
 
 /// Packets read without a single decoded frame before the stream is declared corrupt.
@@ -38,6 +40,7 @@ pub struct Reader {
     last_pts: f64,
     eof_sent: bool,
     pace_start: Option<(Instant, f64)>,
+    tap: Option<Tap>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -114,6 +117,7 @@ impl Reader {
             last_pts: 0.0,
             eof_sent: false,
             pace_start: None,
+            tap: None,
         }
     }
 
@@ -155,6 +159,64 @@ impl Reader {
     /// Packets or frames the decoder rejected or flagged corrupt so far, and the last reason.
     pub fn decode_errors(&self) -> (u64, Option<&str>) {
         (self.decode_errors, self.last_decode_error.as_deref())
+    }
+
+    /// Installs the access-unit tap: from now on every compressed access unit read is also
+    /// given to `tap` (as [`EncodedEvent::Unit`], Annex B, 90 kHz pts, arrival time), before it
+    /// is decoded; nothing is decoded twice and readers without a tap pay nothing. `tap` first
+    /// receives an [`EncodedEvent::Stream`] with the codec and parameter sets, again after a
+    /// switch to FFmpeg's RTSP client; a stream found to have B-frames gets one
+    /// [`EncodedEvent::Unrecordable`] and no more units. File loops continue the timeline.
+    /// It runs on the reader's thread: keep it short (a `try_send`).
+    ///
+    /// Fails, installing nothing, when the codec is not H.264 or H.265 (MJPEG…).
+    ///
+    /// [`EncodedEvent::Unit`]: osprey_schema::media::EncodedEvent::Unit
+    /// [`EncodedEvent::Stream`]: osprey_schema::media::EncodedEvent::Stream
+    /// [`EncodedEvent::Unrecordable`]: osprey_schema::media::EncodedEvent::Unrecordable
+    pub fn set_tap(
+        &mut self,
+        tap: impl FnMut(EncodedEvent) + Send + 'static,
+    ) -> Result<(), NotRecordable> {
+        let setup = self.tap_setup()?;
+        self.tap = Some(Tap::new(Box::new(tap), setup));
+        Ok(())
+    }
+
+    /// Removes the access-unit tap.
+    pub fn clear_tap(&mut self) {
+        self.tap = None;
+    }
+
+    /// Whether an access-unit tap is installed.
+    pub fn has_tap(&self) -> bool {
+        self.tap.is_some()
+    }
+
+    fn tap_setup(&self) -> Result<TapSetup, NotRecordable> {
+        let codec = recordable_codec(&self.info.codec)?;
+        let (extradata, time_base) = match &self.demux {
+            Demux::Ffmpeg { input, stream } => {
+                let s = input.stream(*stream).ok_or_else(|| NotRecordable {
+                    reason: "the video stream disappeared".into(),
+                })?;
+                let tb = s.time_base();
+                let tb = (i64::from(tb.numerator()), i64::from(tb.denominator()));
+                (extradata(&s.parameters()), tb)
+            }
+            Demux::Retina { stream, .. } => (
+                stream.extradata.clone(),
+                (1, i64::from(stream.clock_rate.max(1))),
+            ),
+        };
+        Ok(TapSetup {
+            codec,
+            extradata,
+            width: self.info.width,
+            height: self.info.height,
+            time_base,
+            step_90k: (self.step() * 90_000.0).round() as i64,
+        })
     }
 
     fn decode_error(&mut self, what: String) {
@@ -242,6 +304,9 @@ impl Reader {
                             if packet.is_corrupt() {
                                 self.decode_error("packet flagged corrupt by the demuxer".into());
                             }
+                            if let (Some(tap), Some(data)) = (&mut self.tap, packet.data()) {
+                                tap.unit(data, packet.pts(), packet.dts(), packet.is_key());
+                            }
                             return Ok(Some(packet));
                         }
                         Err(ff::Error::Eof) => return Ok(None),
@@ -265,6 +330,9 @@ impl Reader {
                     }
                     let mut packet = ff::Packet::copy(&unit.data);
                     packet.set_pts(Some(unit.pts));
+                    if let Some(tap) = &mut self.tap {
+                        tap.annexb_unit(unit.data, unit.pts, unit.key, unit.wall_unix_ms);
+                    }
                     return Ok(Some(packet));
                 }
             }
@@ -289,6 +357,15 @@ impl Reader {
         };
         self.fallback = Some(reason.to_string());
         self.restart_timeline();
+        if self.tap.is_some() {
+            let setup = self.tap_setup();
+            if let Some(tap) = &mut self.tap {
+                match setup {
+                    Ok(setup) => tap.restart(setup),
+                    Err(e) => tap.unrecordable(e.reason),
+                }
+            }
+        }
         Ok(())
     }
 
@@ -368,6 +445,9 @@ impl Reader {
         }
         self.decoder.flush();
         self.restart_timeline();
+        if let Some(tap) = &mut self.tap {
+            tap.looped();
+        }
         Ok(())
     }
 

@@ -31,6 +31,10 @@ pub(crate) struct Unit {
     pub pts: i64,
     /// RTP packets lost before this unit (0 over TCP unless the server drops).
     pub loss: u16,
+    /// Whether the unit is a random-access point.
+    pub key: bool,
+    /// Wall-clock arrival time, Unix milliseconds.
+    pub wall_unix_ms: i64,
 }
 
 /// What the network task sends.
@@ -48,6 +52,8 @@ pub(crate) struct RetinaStream {
     task: tokio::task::AbortHandle,
     /// Clock ticks per second of [`Unit::pts`].
     pub clock_rate: u32,
+    /// The codec's `avcC`/`hvcC` record from the SDP (empty when unknown).
+    pub extradata: Vec<u8>,
 }
 
 impl Drop for RetinaStream {
@@ -124,11 +130,12 @@ pub(crate) fn open(source: &Source, timeout: Duration) -> Result<Opened, VideoEr
     let abort = task.abort_handle();
     // The task answers within its own timeouts; the margin covers a stalled runtime.
     match ready_rx.recv_timeout(timeout * 4 + Duration::from_secs(1)) {
-        Ok(Ok((info, clock_rate))) => Ok(Opened::Playing(
+        Ok(Ok((info, clock_rate, extradata))) => Ok(Opened::Playing(
             RetinaStream {
                 rx,
                 task: abort,
                 clock_rate,
+                extradata,
             },
             info,
         )),
@@ -189,7 +196,7 @@ fn is_network(e: &retina::Error) -> bool {
     .any(|p| text.starts_with(p))
 }
 
-type Ready = Result<(StreamInfo, u32), Setup>;
+type Ready = Result<(StreamInfo, u32, Vec<u8>), Setup>;
 
 async fn run(
     url: url::Url,
@@ -240,16 +247,16 @@ async fn run(
         .await
         .map_err(|_| timed_out("SETUP"))?
         .map_err(|e| classify(&e, &redacted, "SETUP"))?;
-        let (width, height, param_fps) = match session.streams()[i].parameters() {
+        let (width, height, param_fps, extradata) = match session.streams()[i].parameters() {
             Some(retina::codec::ParametersRef::Video(v)) => {
                 let (w, h) = v.pixel_dimensions();
                 let fps = v
                     .frame_rate()
                     .filter(|&(num, den)| num > 0 && den > 0)
                     .map(|(num, den)| f64::from(den) / f64::from(num));
-                (w, h, fps)
+                (w, h, fps, v.extra_data().to_vec())
             }
-            _ => (0, 0, None),
+            _ => (0, 0, None, Vec::new()),
         };
         let playing = tokio::time::timeout(timeout, session.play(PlayOptions::default()))
             .await
@@ -270,16 +277,16 @@ async fn run(
                 .or(param_fps)
                 .filter(|f| f.is_finite() && *f > 0.0),
         };
-        Ok((demuxed, info, clock_rate))
+        Ok((demuxed, info, clock_rate, extradata))
     };
-    let (mut demuxed, info, clock_rate) = match setup.await {
+    let (mut demuxed, info, clock_rate, extradata) = match setup.await {
         Ok(v) => v,
         Err(e) => {
             let _ = ready.send(Err(e));
             return;
         }
     };
-    if ready.send(Ok((info, clock_rate))).is_err() {
+    if ready.send(Ok((info, clock_rate, extradata))).is_err() {
         return;
     }
     let read_err = |reason: String| {
@@ -296,10 +303,13 @@ async fn run(
             Ok(Some(Ok(CodecItem::VideoFrame(f)))) => {
                 let pts = f.timestamp().elapsed();
                 let loss = f.loss();
+                let key = f.is_random_access_point();
                 Msg::Unit(Unit {
                     data: f.into_data(),
                     pts,
                     loss,
+                    key,
+                    wall_unix_ms: crate::tap::unix_ms_now(),
                 })
             }
             Ok(Some(Ok(_))) => continue,

@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 mod app;
 mod cmds;
 mod common;
+mod output;
+mod recording;
 
 /// Osprey: DeepStack-compatible object detection on ONNX Runtime.
 #[derive(Debug, Parser)]

@@ -12,7 +12,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("osprey-schema", &["osprey-base"]),
     ("osprey-image", &["osprey-base"]),
     ("osprey-detect", &["osprey-base", "osprey-image"]),
-    ("osprey-video", &["osprey-base", "osprey-image"]),
+    (
+        "osprey-video",
+        &["osprey-base", "osprey-schema", "osprey-image"],
+    ),
     ("osprey-track", &["osprey-base"]),
     ("osprey-influx", &["osprey-base"]),
     ("osprey-record", &["osprey-base", "osprey-schema"]),
@@ -47,6 +50,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "osprey-store",
             "osprey-influx",
             "osprey-analytics",
+            "osprey-record",
         ],
     ),
     (

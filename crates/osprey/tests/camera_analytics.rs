@@ -263,6 +263,16 @@ fn metropolis_config_api_sets_validates_persists_and_counts() {
         "{}",
         String::from_utf8_lossy(&bad.body)
     );
+    // Bounds are checked against the stream once it is open: wait for it.
+    let opening = Instant::now();
+    while send(&s, "GET", "/api/cameras/walk", Some("k"), "").json()["stream"]["width"] != 480 {
+        assert!(
+            opening.elapsed() < Duration::from_secs(60),
+            "the stream did not open\n{}",
+            s.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = send(
         &s,
         "POST",

@@ -71,7 +71,7 @@ struct Body {
 }
 
 /// The frame size to validate against: the open stream's, or no bound yet.
-fn frame_size(state: &AppState, camera: &str) -> (u32, u32) {
+pub(super) fn frame_size(state: &AppState, camera: &str) -> (u32, u32) {
     state
         .cameras
         .get(camera)
@@ -120,18 +120,7 @@ fn write(
     auth(state, headers, q)?;
     let b: Body = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid {} JSON: {e}", kind.list())))?;
-    let camera = match (q.get("sensorId"), &b.sensor_id) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ApiError::BadRequest(format!(
-                "sensorId {a:?} in the query and {b:?} in the body differ"
-            )))
-        }
-        (Some(a), _) | (None, Some(a)) => a.clone(),
-        (None, None) => return Err(ApiError::BadRequest("sensorId is required".into())),
-    };
-    let mut q2 = q.clone();
-    q2.insert("sensorId".into(), camera.clone());
-    let camera = sensor(state, &q2)?;
+    let camera = body_sensor(state, q, b.sensor_id.as_ref())?;
     let mut cfg = state.rules.get(&camera).map(|(_, c)| c).unwrap_or_default();
     match (kind, b.tripwires, b.rois) {
         (Kind::Tripwire, Some(new), _) => {
@@ -154,9 +143,30 @@ fn write(
     Ok(Json(view(kind, &camera, &cfg)))
 }
 
+/// The camera a write is for: `sensorId` of the query or the body (equal when both are given),
+/// an existing camera.
+pub(super) fn body_sensor(
+    state: &AppState,
+    q: &HashMap<String, String>,
+    body: Option<&String>,
+) -> Result<String, ApiError> {
+    let camera = match (q.get("sensorId"), body) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::BadRequest(format!(
+                "sensorId {a:?} in the query and {b:?} in the body differ"
+            )))
+        }
+        (Some(a), _) | (None, Some(a)) => a.clone(),
+        (None, None) => return Err(ApiError::BadRequest("sensorId is required".into())),
+    };
+    let mut q2 = q.clone();
+    q2.insert("sensorId".into(), camera);
+    sensor(state, &q2)
+}
+
 /// `deleteIfPresent`: the new list replaces the old; otherwise rules are added, or replace the
 /// one with the same id.
-fn merge<T>(old: &mut Vec<T>, new: Vec<T>, replace: bool, id: impl Fn(&T) -> &String) {
+pub(super) fn merge<T>(old: &mut Vec<T>, new: Vec<T>, replace: bool, id: impl Fn(&T) -> &String) {
     if replace {
         *old = new;
         return;
@@ -180,18 +190,26 @@ fn delete(
     let camera = sensor(state, q)?;
     let one = q.get(kind.id_param()).cloned();
     let mut missing = false;
-    state.rules.update(&camera, |c| match (kind, &one) {
-        (Kind::Tripwire, Some(id)) => {
-            missing = !c.tripwires.iter().any(|t| &t.id == id);
-            c.tripwires.retain(|t| &t.id != id);
+    let mut pruned = 0;
+    state.rules.update(&camera, |c| {
+        match (kind, &one) {
+            (Kind::Tripwire, Some(id)) => {
+                missing = !c.tripwires.iter().any(|t| &t.id == id);
+                c.tripwires.retain(|t| &t.id != id);
+            }
+            (Kind::Roi, Some(id)) => {
+                missing = !c.rois.iter().any(|r| &r.id == id);
+                c.rois.retain(|r| &r.id != id);
+            }
+            (Kind::Tripwire, None) => c.tripwires.clear(),
+            (Kind::Roi, None) => c.rois.clear(),
         }
-        (Kind::Roi, Some(id)) => {
-            missing = !c.rois.iter().any(|r| &r.id == id);
-            c.rois.retain(|r| &r.id != id);
-        }
-        (Kind::Tripwire, None) => c.tripwires.clear(),
-        (Kind::Roi, None) => c.rois.clear(),
+        // Alert rules watching what was deleted go with it.
+        pruned = c.prune_alerts();
     });
+    if pruned > 0 {
+        tracing::info!(camera = %camera, alert_rules = pruned, "alert rules of deleted tripwires or ROIs deleted");
+    }
     if missing {
         return Err(ApiError::NotFound(format!(
             "sensor {camera:?} has no {} {:?}",

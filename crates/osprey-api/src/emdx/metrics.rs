@@ -41,7 +41,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
 }
 
 /// `person` as Metropolis names object types: `Person`.
-fn object_type(label: &str) -> String {
+pub(super) fn object_type(label: &str) -> String {
     let mut c = label.chars();
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
@@ -114,7 +114,7 @@ fn params(
 }
 
 /// Runs a blocking store query.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, osprey_store::AnalyticsError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)

@@ -1,9 +1,11 @@
 //! NVIDIA Metropolis (Jetson Platform Services "emdx" analytics) compatible routes under
-//! `/emdx/api/v2`, `sensorId` = camera id: tripwire and ROI configuration, and the metrics
-//! (counts, occupancy, histograms). Writes need the API key when one is configured; reads do
+//! `/emdx/api/v2`, `sensorId` = camera id: tripwire, ROI and alert-rule configuration, the
+//! metrics (counts, occupancy, histograms), raw events and alerts. Writes need the API key when one is configured; reads do
 //! not (as Metropolis clients send none).
 
+mod alert_rules;
 mod config;
+mod events;
 mod metrics;
 
 use std::collections::HashMap;
@@ -16,7 +18,10 @@ use crate::state::AppState;
 
 /// The `/emdx/api/v2` routes.
 pub fn routes() -> Router<Arc<AppState>> {
-    config::routes().merge(metrics::routes())
+    config::routes()
+        .merge(metrics::routes())
+        .merge(events::routes())
+        .merge(alert_rules::routes())
 }
 
 /// Refuses query parameters other than `allowed` (a typo must not silently widen a query).

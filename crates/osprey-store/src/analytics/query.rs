@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection};
 
 use super::{
-    AnalyticsRecord, Crossing, Direction, EventKind, LabelCrossings, OccupancyBucket,
+    AlertRow, AnalyticsRecord, Crossing, Direction, EventKind, LabelCrossings, OccupancyBucket,
     OccupancyStat, RoiKind, RoiTransition, TotalsSnapshot, TripwireBucket,
 };
 use crate::Buckets;
@@ -243,6 +243,7 @@ pub(crate) fn events(
     c: &Connection,
     kind: EventKind,
     camera: &str,
+    rule: Option<&str>,
     from_ms: i64,
     to_ms: i64,
     limit: usize,
@@ -252,10 +253,10 @@ pub(crate) fn events(
         EventKind::Tripwire => {
             let mut stmt = c.prepare_cached(
                 "SELECT camera, rule_id, ts_ms, object_id, track_id, label, dir FROM crossings
-                  WHERE camera = ?1 AND ts_ms >= ?2 AND ts_ms < ?3
+                  WHERE camera = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND (?5 IS NULL OR rule_id = ?5)
                   ORDER BY ts_ms DESC, id DESC LIMIT ?4",
             )?;
-            let rows = stmt.query_map(params![camera, from_ms, to_ms, limit], |r| {
+            let rows = stmt.query_map(params![camera, from_ms, to_ms, limit, rule], |r| {
                 Ok(AnalyticsRecord::Crossing(Crossing {
                     camera: r.get(0)?,
                     rule_id: r.get(1)?,
@@ -276,10 +277,10 @@ pub(crate) fn events(
             let mut stmt = c.prepare_cached(
                 "SELECT camera, rule_id, ts_ms, object_id, track_id, label, kind, dwell_s
                    FROM roi_transitions
-                  WHERE camera = ?1 AND ts_ms >= ?2 AND ts_ms < ?3
+                  WHERE camera = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND (?5 IS NULL OR rule_id = ?5)
                   ORDER BY ts_ms DESC, id DESC LIMIT ?4",
             )?;
-            let rows = stmt.query_map(params![camera, from_ms, to_ms, limit], |r| {
+            let rows = stmt.query_map(params![camera, from_ms, to_ms, limit, rule], |r| {
                 Ok(AnalyticsRecord::Roi(RoiTransition {
                     camera: r.get(0)?,
                     rule_id: r.get(1)?,
@@ -311,6 +312,38 @@ pub(crate) fn load_totals(
         })),
         None => Ok(None),
     }
+}
+
+/// Alerts of a camera (of one kind or all, of one rule or all) active at some time in `[from_ms, to_ms)`, newest
+/// first, at most `limit`.
+pub(crate) fn alerts(
+    c: &Connection,
+    camera: &str,
+    kind: Option<&str>,
+    rule: Option<&str>,
+    from_ms: i64,
+    to_ms: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<AlertRow>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = c.prepare_cached(
+        "SELECT id, camera, kind, rule_id, start_ms, end_ms, json FROM alerts
+          WHERE camera = ?1 AND (?2 IS NULL OR kind = ?2) AND start_ms < ?4
+            AND (end_ms IS NULL OR end_ms >= ?3) AND (?6 IS NULL OR rule_id = ?6)
+          ORDER BY start_ms DESC, id DESC LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(params![camera, kind, from_ms, to_ms, limit, rule], |r| {
+        Ok(AlertRow {
+            id: r.get(0)?,
+            camera: r.get(1)?,
+            kind: r.get(2)?,
+            rule_id: r.get(3)?,
+            start_ms: r.get(4)?,
+            end_ms: r.get(5)?,
+            json: r.get(6)?,
+        })
+    })?;
+    rows.collect()
 }
 
 #[cfg(test)]

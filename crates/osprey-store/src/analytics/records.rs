@@ -113,6 +113,27 @@ pub struct TotalsSnapshot {
     pub ts_ms: i64,
 }
 
+/// An alert as stored: the columns it is queried by, and the alert itself as JSON (the caller's
+/// type; the store does not interpret it). A later row with the same `id` (the end of a lasting
+/// alert) replaces the earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRow {
+    /// Unique alert id.
+    pub id: String,
+    /// Camera (sensor) id.
+    pub camera: String,
+    /// `tripwire`, `roi` or `fov`.
+    pub kind: String,
+    /// The alert rule's id.
+    pub rule_id: String,
+    /// When it began, Unix ms.
+    pub start_ms: i64,
+    /// When it ended, Unix ms (`None`: still active).
+    pub end_ms: Option<i64>,
+    /// The alert, serialised.
+    pub json: String,
+}
+
 /// One thing to store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -125,6 +146,8 @@ pub enum AnalyticsRecord {
     Occupancy(OccupancySample),
     /// The camera's totals (replaces the previous snapshot of that camera).
     Totals(TotalsSnapshot),
+    /// An alert raised, or ended (replaces the row of the same id).
+    Alert(AlertRow),
 }
 
 /// Which raw events [`crate::AnalyticsStore::events`] returns.

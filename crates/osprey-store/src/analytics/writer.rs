@@ -46,7 +46,11 @@ const SCHEMA: &str = "
         count_sum INTEGER NOT NULL, count_max INTEGER NOT NULL,
         PRIMARY KEY(camera, rule_id, sec, label)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS totals(
-        camera TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, json TEXT NOT NULL);";
+        camera TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, json TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS alerts(
+        id TEXT PRIMARY KEY, camera TEXT NOT NULL, kind TEXT NOT NULL, rule_id TEXT NOT NULL,
+        start_ms INTEGER NOT NULL, end_ms INTEGER, json TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS alerts_camera_start ON alerts(camera, start_ms);";
 
 /// Opens (or creates) the database: WAL, `synchronous=NORMAL`, the analytics tables.
 pub(crate) fn open_db(path: &Path) -> Result<Connection, AnalyticsError> {
@@ -187,6 +191,7 @@ impl Writer {
                 "DELETE FROM roi_transitions WHERE ts_ms < ?1",
                 "DELETE FROM occupancy_frames WHERE sec < ?1 / 1000",
                 "DELETE FROM occupancy_counts WHERE sec < ?1 / 1000",
+                "DELETE FROM alerts WHERE coalesce(end_ms, start_ms) < ?1",
             ] {
                 n += self.conn.execute(sql, [cutoff])?;
             }
@@ -266,6 +271,16 @@ fn insert(c: &Connection, r: &AnalyticsRecord) -> rusqlite::Result<()> {
                  ON CONFLICT(camera) DO UPDATE SET ts_ms = excluded.ts_ms, json = excluded.json",
             )?
             .execute(params![t.camera, t.ts_ms, t.json])?;
+        }
+        AnalyticsRecord::Alert(a) => {
+            c.prepare_cached(
+                "INSERT INTO alerts(id, camera, kind, rule_id, start_ms, end_ms, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(id) DO UPDATE SET end_ms = excluded.end_ms, json = excluded.json",
+            )?
+            .execute(params![
+                a.id, a.camera, a.kind, a.rule_id, a.start_ms, a.end_ms, a.json
+            ])?;
         }
     }
     Ok(())

@@ -35,6 +35,12 @@ pub struct Args {
     /// TensorRT fp16 (Python: --half_precision).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
     pub half: Option<bool>,
+    /// Inference engine: ort (ONNX Runtime) or openvino.
+    #[arg(long)]
+    pub engine: Option<osprey_detect::Engine>,
+    /// Precision: fp32, bf16, int8 or auto (the fastest the CPU and the model file allow).
+    #[arg(long)]
+    pub precision: Option<osprey_detect::Precision>,
     /// Execution provider: cpu, cuda, tensorrt, openvino.
     #[arg(long)]
     pub provider: Option<Provider>,
@@ -53,6 +59,9 @@ pub struct Args {
     /// Path of libonnxruntime.so.
     #[arg(long)]
     pub ort_library: Option<PathBuf>,
+    /// Path of OpenVINO's libopenvino_c.so or its folder (default: runtime/openvino/lib).
+    #[arg(long)]
+    pub openvino_library: Option<PathBuf>,
     /// Labels file overriding the model's class names.
     #[arg(long)]
     pub labels: Option<PathBuf>,
@@ -135,9 +144,14 @@ pub struct Args {
     /// settings per camera in the TOML file or over POST /api/cameras).
     #[arg(long = "camera", value_parser = parse_camera)]
     pub cameras: Vec<osprey_pipeline::CameraSpec>,
-    /// Redis URL for per-frame metadata (`redis://host:port`), stream `osprey:frames`.
+    /// Redis URL for per-frame metadata (`redis://host:port`), stream `osprey:frames`;
+    /// analytics events and alerts go to the stream `osprey:analytics`.
     #[arg(long)]
     pub redis_url: Option<String>,
+    /// POST analytics events and alerts as JSON to this `http://` URL (repeatable; more
+    /// settings in `[[webhooks]]` tables of the config file).
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhooks: Vec<String>,
     /// MQTT broker `HOST[:PORT]` for Frigate-style events.
     #[arg(long)]
     pub mqtt: Option<String>,
@@ -147,6 +161,10 @@ pub struct Args {
     /// SQLite file of track events. Default data/events.sqlite.
     #[arg(long)]
     pub events_db: Option<PathBuf>,
+    /// Folder of recorded video (index and segments); cameras with `record = "continuous"`
+    /// record there. Default data/recordings when a camera records.
+    #[arg(long)]
+    pub recordings: Option<PathBuf>,
 }
 
 fn parse_camera(v: &str) -> Result<osprey_pipeline::CameraSpec, String> {
@@ -182,12 +200,15 @@ impl Args {
             models_dir: self.models_dir.clone(),
             imgsz: self.imgsz,
             half: self.half,
+            engine: self.engine,
+            precision: self.precision,
             provider: self.provider,
             fallback_to_cpu: self.fallback_to_cpu,
             trt_cache: self.trt_cache.clone(),
             threads: self.threads,
             spinning: self.spinning,
             ort_library: self.ort_library.clone(),
+            openvino_library: self.openvino_library.clone(),
             labels: self.labels.clone(),
             listen: (!self.listen.is_empty()).then(|| self.listen.clone()),
             host: self.host,
@@ -219,6 +240,7 @@ impl Args {
                 url: url.clone(),
                 stream: "osprey:frames".into(),
                 maxlen: 10_000,
+                events_stream: "osprey:analytics".into(),
             }),
             mqtt: self
                 .mqtt
@@ -226,6 +248,14 @@ impl Args {
                 .map(|m| mqtt_spec(m, self.mqtt_prefix.as_deref())),
             events_db: self.events_db.clone(),
             analytics: None,
+            recordings_dir: self.recordings.clone(),
+            min_free_bytes: None,
+            webhooks: (!self.webhooks.is_empty()).then(|| {
+                self.webhooks
+                    .iter()
+                    .map(|url| osprey_sinks::webhook::WebhookSpec::new(url))
+                    .collect()
+            }),
         }
     }
 

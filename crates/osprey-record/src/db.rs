@@ -1,0 +1,223 @@
+//! The index's tables and row-level operations (the create and delete protocols' database
+//! steps), shared by the index and the recovery pass.
+
+use std::fs::File;
+use std::path::Path;
+
+use rusqlite::{params, Connection, Row};
+
+use crate::{RecordError, SegmentInfo};
+
+/// A segment's id in the index.
+pub type SegmentId = i64;
+
+/// The index's file name inside the root directory.
+pub const DB_FILE: &str = "index.sqlite3";
+
+pub(crate) const SCHEMA: &str = "
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=FULL;
+CREATE TABLE IF NOT EXISTS segment (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    name TEXT NOT NULL,
+    start_90k INTEGER NOT NULL,
+    end_90k INTEGER NOT NULL,
+    start_wall_ms INTEGER NOT NULL,
+    end_wall_ms INTEGER NOT NULL,
+    frames INTEGER NOT NULL,
+    keyframes INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    codec TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    protected_until INTEGER,
+    UNIQUE (camera, name)
+);
+CREATE INDEX IF NOT EXISTS segment_camera_start ON segment (camera, start_wall_ms);
+CREATE TABLE IF NOT EXISTS garbage (
+    camera TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (camera, name)
+);
+";
+
+const COLUMNS: &str = "id, camera, name, start_90k, end_90k, start_wall_ms, end_wall_ms, \
+                       frames, keyframes, bytes, codec, width, height, protected_until";
+
+/// One indexed segment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SegmentRow {
+    /// Its id.
+    pub id: SegmentId,
+    /// The camera (also its directory's name).
+    pub camera: String,
+    /// The file name inside the camera's directory.
+    pub name: String,
+    /// First pts, 90 kHz stream clock.
+    pub start_90k: i64,
+    /// End pts, 90 kHz stream clock.
+    pub end_90k: i64,
+    /// Wall-clock start, Unix ms.
+    pub start_wall_ms: i64,
+    /// Wall-clock end, Unix ms.
+    pub end_wall_ms: i64,
+    /// Frames.
+    pub frames: u32,
+    /// Keyframes.
+    pub keyframes: u32,
+    /// File size.
+    pub bytes: u64,
+    /// RFC 6381 codec string (`avc1.4D401E`, `hvc1.1.6.L93.B0`).
+    pub codec: String,
+    /// Width in pixels.
+    pub width: u16,
+    /// Height in pixels.
+    pub height: u16,
+    /// Protected from retention until this time (Unix ms; `i64::MAX` for ever).
+    pub protected_until: Option<i64>,
+}
+
+impl SegmentRow {
+    fn from_sql(r: &Row<'_>) -> rusqlite::Result<SegmentRow> {
+        Ok(SegmentRow {
+            id: r.get(0)?,
+            camera: r.get(1)?,
+            name: r.get(2)?,
+            start_90k: r.get(3)?,
+            end_90k: r.get(4)?,
+            start_wall_ms: r.get(5)?,
+            end_wall_ms: r.get(6)?,
+            frames: r.get(7)?,
+            keyframes: r.get(8)?,
+            bytes: r.get::<_, i64>(9)? as u64,
+            codec: r.get(10)?,
+            width: r.get(11)?,
+            height: r.get(12)?,
+            protected_until: r.get(13)?,
+        })
+    }
+
+    /// The writer's description of the segment.
+    pub fn info(&self) -> SegmentInfo {
+        SegmentInfo {
+            name: self.name.clone(),
+            start_90k: self.start_90k,
+            end_90k: self.end_90k,
+            start_wall_ms: self.start_wall_ms,
+            end_wall_ms: self.end_wall_ms,
+            frames: self.frames,
+            keyframes: self.keyframes,
+            bytes: self.bytes,
+            codec_string: self.codec.clone(),
+            width: self.width,
+            height: self.height,
+        }
+    }
+}
+
+/// Whether `camera` can be a directory name: 1–64 of `[A-Za-z0-9._-]`, not starting with `.`.
+pub fn valid_camera_name(camera: &str) -> bool {
+    (1..=64).contains(&camera.len())
+        && !camera.starts_with('.')
+        && camera
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// `fsync`s a directory (making created and removed entries durable).
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+pub(crate) fn insert(
+    conn: &Connection,
+    camera: &str,
+    s: &SegmentInfo,
+    protected_until: Option<i64>,
+) -> Result<SegmentId, RecordError> {
+    conn.execute(
+        "INSERT INTO segment (camera, name, start_90k, end_90k, start_wall_ms, end_wall_ms, \
+         frames, keyframes, bytes, codec, width, height, protected_until) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            camera,
+            s.name,
+            s.start_90k,
+            s.end_90k,
+            s.start_wall_ms,
+            s.end_wall_ms,
+            s.frames,
+            s.keyframes,
+            s.bytes as i64,
+            s.codec_string,
+            s.width,
+            s.height,
+            protected_until,
+        ],
+    )
+    .map_err(RecordError::db("insert"))?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub(crate) fn query(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<SegmentRow>, RecordError> {
+    let sql = format!("SELECT {COLUMNS} FROM segment {filter} ORDER BY start_wall_ms, id");
+    let mut st = conn.prepare(&sql).map_err(RecordError::db("query"))?;
+    let rows = st
+        .query_map(params, SegmentRow::from_sql)
+        .map_err(RecordError::db("query"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(RecordError::db("query"))
+}
+
+/// The delete protocol for one row (see the module documentation).
+pub(crate) fn delete_row(
+    conn: &Connection,
+    root: &Path,
+    row: &SegmentRow,
+) -> Result<(), RecordError> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(RecordError::db("delete"))?;
+    let marked = conn
+        .execute(
+            "INSERT OR IGNORE INTO garbage (camera, name) VALUES (?1, ?2)",
+            params![row.camera, row.name],
+        )
+        .and_then(|_| conn.execute("DELETE FROM segment WHERE id = ?1", [row.id]));
+    match marked {
+        Ok(_) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+    .map_err(RecordError::db("delete"))?;
+    finish_garbage(conn, root, &row.camera, &row.name)
+}
+
+/// Unlinks a garbage file (already gone is fine), `fsync`s its directory, drops its row.
+pub(crate) fn finish_garbage(
+    conn: &Connection,
+    root: &Path,
+    camera: &str,
+    name: &str,
+) -> Result<(), RecordError> {
+    let dir = root.join(camera);
+    let path = dir.join(name);
+    let shown = path.display().to_string();
+    match std::fs::remove_file(&path) {
+        Ok(()) => sync_dir(&dir).map_err(|e| RecordError::storage("sync", &shown, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(RecordError::storage("unlink", &shown, e)),
+    }
+    conn.execute(
+        "DELETE FROM garbage WHERE camera = ?1 AND name = ?2",
+        params![camera, name],
+    )
+    .map_err(RecordError::db("delete"))?;
+    Ok(())
+}
