@@ -9,8 +9,9 @@ export OSPREY_SHARED ?= $(SHARED)
 # The default model: models/yolo11n-320.onnx if you exported one (see README), else the shared test copy.
 MODEL ?= $(firstword $(wildcard models/yolo11n-320.onnx) $(wildcard $(SHARED)/models/yolo11n-320.onnx) models/yolo11n-320.onnx)
 ORT_LIB := runtime/onnxruntime/lib/libonnxruntime.so
+OV_STAMP := runtime/openvino/VERSION
 
-.PHONY: all provision system-deps test-deps build run detect test lint bench clean
+.PHONY: all provision system-deps test-deps build run detect test lint bench clean ui ui-check ui-test
 
 all: build
 
@@ -28,17 +29,23 @@ system-deps:
 ## Real servers the integration tests start on free loopback ports: VictoriaMetrics and
 ## InfluxDB 1.6 (line-protocol targets), Prometheus (scrapes /metrics), Redis and Mosquitto
 ## (camera metadata and events), ffmpeg, and GStreamer's RTSP server for tools/rtsp-server.py.
-TEST_TOOLS := victoria-metrics:victoria-metrics influxd:influxdb prometheus:prometheus redis-server:redis-server mosquitto:mosquitto ffmpeg:ffmpeg
+TEST_TOOLS := victoria-metrics:victoria-metrics influxd:influxdb prometheus:prometheus redis-server:redis-server mosquitto:mosquitto ffmpeg:ffmpeg chromium:chromium node:nodejs npm:npm
 RTSP_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 test-deps:
 	@missing=""; for t in $(TEST_TOOLS); do command -v "$${t%%:*}" >/dev/null || missing="$$missing $${t#*:}"; done; \
 	/usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" 2>/dev/null || missing="$$missing $(RTSP_PACKAGES)"; \
 	if [ -n "$$missing" ]; then echo "installing test servers:$$missing"; $(APT) $$missing; fi
+	@# The web UI's build (esbuild) and browser tests (playwright-core driving Debian's chromium).
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	cd tests-browser && npm ci --no-audit --no-fund --loglevel=error
 
-## ONNX Runtime's shared library, from the PyPI wheel (ORT_FLAVOR=gpu for CUDA/TensorRT).
-provision: $(ORT_LIB)
+## ONNX Runtime's shared library, from the PyPI wheel (ORT_FLAVOR=gpu for CUDA/TensorRT), and
+## OpenVINO's CPU libraries for `--engine openvino`, from the PyPI openvino wheel.
+provision: $(ORT_LIB) $(OV_STAMP)
 $(ORT_LIB):
 	tools/provision-ort.sh
+$(OV_STAMP):
+	tools/provision-openvino.sh
 
 build: system-deps provision
 	$(CARGO) build --release --locked
@@ -59,6 +66,16 @@ bench: build test-deps
 	benches/http.sh
 	benches/metrics-overhead.sh
 	benches/cameras.sh
+
+## The web UI (docs/ui.md): `make ui` rebuilds ui/dist (committed, embedded by osprey-api's
+## build.rs, so `cargo build` needs no Node); `ui-check` fails when ui/dist differs from a fresh
+## build; `ui-test` runs the browser tests against the release binary.
+ui:
+	cd ui && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
+ui-check:
+	node ui/build.mjs --check
+ui-test: build test-deps
+	OSPREY_BIN=$(abspath target/release/osprey) ORT_DYLIB_PATH=$(abspath $(ORT_LIB)) node tests-browser/run.mjs
 
 clean:
 	$(CARGO) clean

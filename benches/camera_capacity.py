@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -78,7 +79,8 @@ THREAD_GROUPS = [
     ("osprey-mqtt", "publish"),
     ("osprey-events", "publish"),
     ("osprey-webhook", "publish"),
-    ("osprey-analytics-db", "analytics_store"),
+    ("osprey-analytic", "analytics_store"),  # osprey-analytics-db, cut to 15 characters
+    ("osprey-rec-", "recording"),
     ("osprey-decode", "http_image_decode"),
     ("osprey-http", "http_runtime"),
 ]
@@ -154,6 +156,8 @@ def add_cameras(args, port, n, rtsp_port):
     for i in range(n):
         spec = {"id": f"cam{i}", "url": f"rtsp://127.0.0.1:{rtsp_port}/stream", "detect_fps": 5,
                 "rtsp_client": args.client}
+        if args.record:
+            spec["record"] = "continuous"
         http("POST", f"http://127.0.0.1:{port}/api/cameras", json.dumps(spec).encode())
         if rules:
             # Analytics on: the camera's tripwires, ROIs and alert rules through the emdx API.
@@ -211,21 +215,28 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--shared", required=True)
     ap.add_argument("--model", default="yolo11n-320",
-                    help="model in SHARED/models (yolo11n-dynamic: same weights, dynamic batch)")
+                    help="model in SHARED/models (yolo11n-dynamic: same weights, dynamic batch), "
+                         "or a path to a model file (e.g. runtime/models/yolo11n-320-int8.xml)")
     ap.add_argument("--min", type=int, default=1, help="first number of cameras")
     ap.add_argument("--max", type=int, default=16)
     ap.add_argument("--warmup", type=float, default=6)
     ap.add_argument("--window", type=float, default=20)
     ap.add_argument("--out", default="target/bench-cameras.json")
+    ap.add_argument("--record", action="store_true",
+                    help="record every camera (record = continuous, recordings in a temporary folder)")
     ap.add_argument("--analytics", default=None,
                     help="JSON file of tripwires, rois and alerts set on every camera (analytics on)")
     ap.add_argument("--client", default="auto", choices=["auto", "retina", "ffmpeg"],
                     help="RTSP client of the cameras")
     ap.add_argument("--retries", type=int, default=1,
                     help="measure a failing N again this many times before calling it the limit")
+    ap.add_argument("--serve-args", default="",
+                    help="extra `osprey serve` flags, one shell-quoted string, "
+                         "e.g. '--engine openvino --precision int8'")
     args = ap.parse_args()
     clip = os.path.join(args.shared, "video/pedestrians.mp4")
-    model = os.path.join(args.shared, f"models/{args.model}.onnx")
+    model = (args.model if os.path.isfile(args.model)
+             else os.path.join(args.shared, f"models/{args.model}.onnx"))
     image = os.path.join(args.shared, "images", sorted(os.listdir(os.path.join(args.shared, "images")))[0])
     for name in sorted(os.listdir(os.path.join(args.shared, "images"))):
         if name.endswith(".jpg"):
@@ -241,11 +252,13 @@ def main():
                             stdout=subprocess.PIPE, text=True)
     assert rtsp.stdout.readline().startswith("READY")
     server = subprocess.Popen([args.bin, "serve", "--model", model, "--listen", f"127.0.0.1:{port}",
-                               "--events-db", os.path.join(store, "events.sqlite")],
+                               "--events-db", os.path.join(store, "events.sqlite"),
+                               "--recordings", os.path.join(store, "recordings"),
+                               *shlex.split(args.serve_args)],
                               stderr=subprocess.DEVNULL, env={**os.environ, "OSPREY_LOG": "warn"})
     results = {"model": args.model, "stream": "480x360 H.264 @ 10 fps over RTSP/TCP", "detect_fps": 5,
-               "analytics": args.analytics,
-               "rtsp_client": args.client, "cpus": os.cpu_count(), "runs": []}
+               "analytics": args.analytics, "record": args.record,
+               "rtsp_client": args.client, "serve_args": args.serve_args, "cpus": os.cpu_count(), "runs": []}
     pids = {"server": server.pid, "rtsp": rtsp.pid}
     try:
         wait_ready(port, "/readyz")

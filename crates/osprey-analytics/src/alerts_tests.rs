@@ -1,6 +1,6 @@
 use super::*;
 use crate::{AnalyticsConfig, DirectionName, Roi, Tripwire, TripwireDirection};
-use osprey_schema::analytics::{CrossingEvent, RoiEvent, RoiOccupancy};
+use osprey_schema::analytics::{CrossingEvent, Direction, Occupancy, RoiEvent, RoiOccupancy};
 
 fn config(rules: AlertRules) -> AnalyticsConfig {
     AnalyticsConfig {

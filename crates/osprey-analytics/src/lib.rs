@@ -59,6 +59,7 @@
 //! [`Analytics::process`] returns a [`FrameAnalytics`] per frame; [`SummaryBuilder`] folds them
 //! into an offline [`Summary`].
 
+mod alert_rules;
 mod alerts;
 mod config;
 mod counts;

@@ -18,9 +18,11 @@ mod events;
 mod influx;
 pub mod metrics;
 pub mod multipart;
+mod recordings;
 mod serve;
 mod state;
 mod status;
+mod ui;
 mod vision;
 
 use std::sync::Arc;
@@ -36,7 +38,7 @@ pub use state::{ApiConfig, AppState, Counters, Secret};
 /// The router; `serve` wraps it with connection handling.
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/", get(status::status_page))
+        .merge(ui::routes())
         .route("/v1/vision/detection", post(vision::detect_default))
         .route(
             "/v1/vision/custom/list",
@@ -50,6 +52,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(status::metrics))
         .merge(cameras::routes())
         .merge(events::routes())
+        .merge(recordings::routes(&state))
         .merge(emdx::routes())
         .fallback(status::not_found)
         .method_not_allowed_fallback(status::method_not_allowed)

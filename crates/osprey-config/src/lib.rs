@@ -9,6 +9,8 @@
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod flags;
+mod sections;
+mod serve;
 mod settings;
 
 pub use settings::{

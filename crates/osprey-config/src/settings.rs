@@ -19,6 +19,9 @@ use osprey_sinks::webhook::WebhookSpec;
 use osprey_sinks::{MqttSpec, RedisSpec};
 use serde::{Deserialize, Serialize};
 
+pub use crate::sections::{TomlError, DEFAULT_PORT, SECTIONS};
+pub use crate::serve::{MetricsConfig, RecordingConfig, ServeConfig, StoreConfig};
+
 /// One configuration layer. Field names are the TOML keys and, upper-cased with `OSPREY_`, the
 /// environment variables.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -436,87 +439,6 @@ impl Settings {
     }
 }
 
-/// A configuration file that is not valid TOML or has unknown or misplaced keys.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TomlError(pub String);
-
-impl osprey_base::Kinded for TomlError {
-    fn kind(&self) -> osprey_base::ErrorKind {
-        osprey_base::ErrorKind::InvalidArgument
-    }
-}
-
-/// The TOML sections and the keys each holds; each section is the settings of one crate
-/// (`[api]`: osprey-api, `[models]` and `[batching]`: osprey-infer, `[metrics]`: the InfluxDB
-/// measurements, `[store]`: osprey-store). `verbosity` stays at the top level; `[[cameras]]`,
-/// `[redis]` and `[mqtt]` are tables of their own.
-pub const SECTIONS: &[(&str, &[&str])] = &[
-    (
-        "api",
-        &[
-            "listen",
-            "host",
-            "port",
-            "api_key",
-            "min_confidence",
-            "max_detections",
-            "max_body_bytes",
-            "max_image_bytes",
-            "max_pixels",
-            "log_responses",
-            "request_timeout_ms",
-            "header_timeout_ms",
-            "body_timeout_ms",
-            "max_connections",
-        ],
-    ),
-    (
-        "models",
-        &[
-            "model",
-            "models_dir",
-            "imgsz",
-            "half",
-            "engine",
-            "precision",
-            "provider",
-            "fallback_to_cpu",
-            "trt_cache",
-            "threads",
-            "spinning",
-            "ort_library",
-            "openvino_library",
-            "labels",
-            "warmup_image",
-            "mode",
-        ],
-    ),
-    (
-        "batching",
-        &[
-            "queue_capacity",
-            "max_batch",
-            "batch_wait_ms",
-            "camera_max_batch",
-        ],
-    ),
-    (
-        "metrics",
-        &[
-            "generate_metrics",
-            "metrics_cache",
-            "metrics_commit_ms",
-            "metrics_upload_flagfile",
-        ],
-    ),
-    ("store", &["events_db"]),
-    ("recording", &["recordings_dir", "min_free_bytes"]),
-];
-
-/// The DeepStack / CodeProject.AI port.
-pub const DEFAULT_PORT: u16 = 32168;
-
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Str,
@@ -595,62 +517,6 @@ const FIELDS: &[(&str, Kind)] = &[
     ("max_connections", Kind::Int),
     ("warmup_image", Kind::Str),
 ];
-
-/// The `[metrics]` settings: the Python server's InfluxDB measurements.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MetricsConfig {
-    /// Emit InfluxDB points (`--generate_metrics`).
-    pub generate_metrics: bool,
-    /// The SQLite line-protocol cache.
-    pub metrics_cache: PathBuf,
-    /// Longest a point waits before it is committed, in milliseconds.
-    pub metrics_commit_ms: u64,
-    /// Run the uploader inside the server with this flagfile.
-    pub metrics_upload_flagfile: Option<PathBuf>,
-}
-
-/// The `[store]` settings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct StoreConfig {
-    /// SQLite file of object events.
-    pub events_db: PathBuf,
-}
-
-/// `[recording]`: where recordings go and the disk-free watermark.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecordingConfig {
-    /// The recordings' folder (index and segment files).
-    pub dir: PathBuf,
-    /// Delete the oldest recordings while the disk has less free space than this.
-    pub min_free_bytes: Option<u64>,
-}
-
-/// The effective server configuration: one section per crate that owns it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServeConfig {
-    /// HTTP: listening, authentication, limits (`osprey-api`).
-    pub api: ApiConfig,
-    /// Models and batching (`osprey-infer`).
-    pub models: InferConfig,
-    /// Camera streams (`osprey-pipeline`).
-    pub cameras: Vec<CameraSpec>,
-    /// Redis Streams publisher (`osprey-sinks`).
-    pub redis: Option<RedisSpec>,
-    /// MQTT publisher (`osprey-sinks`).
-    pub mqtt: Option<MqttSpec>,
-    /// The event store (`osprey-store`).
-    pub store: StoreConfig,
-    /// InfluxDB measurements.
-    pub metrics: MetricsConfig,
-    /// Analytics rules per camera id (`osprey-analytics`).
-    pub analytics: BTreeMap<String, AnalyticsConfig>,
-    /// Webhooks for analytics events and alerts (`osprey-sinks`).
-    pub webhooks: Vec<WebhookSpec>,
-    /// Recording (`osprey-record`); `None` when no camera records and no folder is set.
-    pub recording: Option<RecordingConfig>,
-    /// absl verbosity.
-    pub verbosity: Option<i32>,
-}
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,12 @@ pub enum DetectError {
     /// `libonnxruntime.so` could not be found or loaded.
     #[error("{0}")]
     RuntimeMissing(String),
+    /// OpenVINO's library could not be found or loaded (one sentence naming the fix).
+    #[error("{0}")]
+    OpenVinoMissing(String),
+    /// The precision asked for is not possible with this engine, CPU or model file.
+    #[error("{0}")]
+    PrecisionUnavailable(String),
     /// The model file does not exist or cannot be read.
     #[error("cannot read the model file {path}: {detail}")]
     ModelUnreadable {
@@ -47,21 +53,24 @@ pub enum DetectError {
     /// A detection parameter is out of range.
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
-    /// ONNX Runtime failed while creating the session or running the model.
-    #[error("ONNX Runtime error: {0}")]
+    /// The engine failed while creating the session or running the model.
+    #[error("inference engine error: {0}")]
     Runtime(String),
 }
 
 impl From<ort::Error> for DetectError {
     fn from(e: ort::Error) -> Self {
-        DetectError::Runtime(e.to_string())
+        DetectError::Runtime(format!("ONNX Runtime: {e}"))
     }
 }
 
 impl Kinded for DetectError {
     fn kind(&self) -> ErrorKind {
         match self {
-            DetectError::RuntimeMissing(_) => ErrorKind::FailedPrecondition,
+            DetectError::RuntimeMissing(_) | DetectError::OpenVinoMissing(_) => {
+                ErrorKind::FailedPrecondition
+            }
+            DetectError::PrecisionUnavailable(_) => ErrorKind::FailedPrecondition,
             DetectError::ModelUnreadable { .. } => ErrorKind::NotFound,
             DetectError::NotOnnx(_)
             | DetectError::UnsupportedLayout(_)

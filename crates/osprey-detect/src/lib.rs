@@ -1,9 +1,10 @@
-//! YOLO object detection on ONNX Runtime with Ultralytics-exact pre- and post-processing.
+//! YOLO object detection on ONNX Runtime or OpenVINO with Ultralytics-exact pre- and
+//! post-processing.
 //!
 //! ```text
 //! bytes ─decode─▶ RgbImage ─Preprocessor─▶ Prepared ─Detector::infer─▶ Vec<Detection>
 //! ```
-//! The [`Detector`] owns one ONNX Runtime session; it is `Send` but not meant to be shared:
+//! The [`Detector`] owns one ONNX Runtime session or one OpenVINO infer request; it is `Send` but not meant to be shared:
 //! give it to one thread and feed it [`Prepared`] images (see the server's inference worker).
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
@@ -11,13 +12,19 @@ mod engine;
 mod error;
 pub mod eval;
 pub mod layout;
+pub mod metadata;
 pub mod model;
 pub mod names;
+mod options;
+mod ort_backend;
+mod ov_backend;
+pub mod ov_runtime;
 pub mod postprocess;
 pub mod runtime;
 
-pub use engine::{Detector, EngineOptions, Prepared, Preprocessor, Provider, StageTimings};
+pub use engine::{Detector, Prepared, Preprocessor, StageTimings};
 pub use error::DetectError;
 pub use layout::OutputLayout;
 pub use model::{BatchAxis, ModelInfo};
+pub use options::{Engine, EngineOptions, Precision, Provider};
 pub use postprocess::{iou, DetectParams, Detection};

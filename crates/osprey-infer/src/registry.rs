@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use osprey_base::{ErrorKind, Kinded};
-use osprey_detect::{DetectError, Detector, EngineOptions, Provider};
+use osprey_detect::{DetectError, Detector, Engine, EngineOptions, Precision, Provider};
 use prometheus::{HistogramOpts, HistogramVec, IntGaugeVec, Opts, Registry};
 use serde::Serialize;
 
@@ -23,6 +23,10 @@ pub struct InferConfig {
     pub imgsz: Option<u32>,
     /// TensorRT fp16 engines.
     pub half: bool,
+    /// Inference engine (`--engine ort|openvino`).
+    pub engine: Engine,
+    /// Precision (`--precision fp32|bf16|int8|auto`).
+    pub precision: Precision,
     /// Execution provider.
     pub provider: Provider,
     /// Fall back to CPU when the provider is unavailable.
@@ -35,6 +39,8 @@ pub struct InferConfig {
     pub spinning: Option<bool>,
     /// Path of libonnxruntime.so.
     pub ort_library: Option<PathBuf>,
+    /// Path of OpenVINO's libopenvino_c.so (or its folder).
+    pub openvino_library: Option<PathBuf>,
     /// Labels file overriding the model's names.
     pub labels: Option<PathBuf>,
     /// Warm-up image.
@@ -191,6 +197,9 @@ impl Models {
         let mut map = HashMap::new();
         for (name, path) in &files {
             let opts = EngineOptions {
+                engine: cfg.engine,
+                precision: cfg.precision,
+                openvino_library: cfg.openvino_library.clone(),
                 provider: cfg.provider,
                 fallback_to_cpu: cfg.fallback_to_cpu,
                 fp16: cfg.half,
@@ -226,7 +235,7 @@ fn describe(metrics: &InferMetrics, name: &str, detector: &Detector, half: bool)
     let precision = if half && provider == Provider::Tensorrt {
         "fp16"
     } else {
-        "fp32"
+        detector.precision().as_str()
     };
     let batch_axis = match info.batch {
         osprey_detect::BatchAxis::Dynamic => "dynamic".to_string(),

@@ -16,8 +16,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use osprey_detect::{
-    BatchAxis, DetectError, DetectParams, Detection, Detector, ModelInfo, Prepared, Preprocessor,
-    Provider,
+    BatchAxis, DetectError, DetectParams, Detection, Detector, Engine, ModelInfo, Prepared,
+    Preprocessor, Provider,
 };
 
 /// What a job gets back.
@@ -141,6 +141,7 @@ pub struct ModelHandle {
     name: Arc<str>,
     info: Arc<ModelInfo>,
     provider: Provider,
+    engine: Engine,
     preprocessor: Preprocessor,
     queue: Arc<Queue>,
     _closer: Arc<Closer>,
@@ -173,6 +174,11 @@ impl ModelHandle {
         self.provider
     }
 
+    /// Inference engine in use (`ort` or `openvino`).
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
     /// Letterboxes images for this model (call from a blocking thread).
     pub fn preprocessor(&self) -> &Preprocessor {
         &self.preprocessor
@@ -183,7 +189,8 @@ impl ModelHandle {
         &self.stats
     }
 
-    /// Numeric precision of inference: `fp32`, or `fp16` (TensorRT with `--half`).
+    /// Numeric precision of inference: `fp32`, `bf16`, `int8` (the detector's resolved
+    /// precision), or `fp16` (TensorRT with `--half`).
     pub fn precision(&self) -> &'static str {
         self.precision
     }
@@ -275,12 +282,13 @@ pub fn spawn(
     let handle = ModelHandle {
         name: Arc::from(name),
         provider: detector.provider(),
+        engine: detector.engine(),
         preprocessor: detector.preprocessor(),
         info,
         queue: Arc::clone(&queue),
         _closer: Arc::new(Closer(Arc::clone(&queue))),
         stats: Arc::clone(&stats),
-        precision: "fp32",
+        precision: detector.precision().as_str(),
     };
     let max_batch = match detector.info().batch {
         BatchAxis::Dynamic => cfg.max_batch.max(1),

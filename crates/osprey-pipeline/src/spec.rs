@@ -39,15 +39,17 @@ pub struct CameraSpec {
     /// retina cannot play), `retina` or `ffmpeg`.
     #[serde(default)]
     pub rtsp_client: Option<String>,
-    /// Recording: `off` (default) or `continuous` (H.264/H.265 written as it arrives, no
-    /// decode, no re-encode; docs/recording.md).
+    /// Recording: `off` (default), `continuous` (H.264/H.265 written as it arrives, no decode,
+    /// no re-encode) or `events` (the same, kept only around tracked objects: 10 s before to
+    /// 2 s after; docs/recording.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<RecordMode>,
     /// Most bytes of this camera's unprotected recordings kept (default: no limit but the
-    /// disk watermark).
+    /// disk watermark; `events` recordings are protected for `retain_days`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retain_bytes: Option<u64>,
-    /// Recordings older than this many days are deleted (default: no age limit).
+    /// Recordings older than this many days are deleted (default: no age limit; `events`
+    /// clips: 10 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retain_days: Option<f64>,
 }
@@ -61,6 +63,9 @@ pub enum RecordMode {
     Off,
     /// Everything, in ~60 s segments.
     Continuous,
+    /// Around tracked objects only: written in ~10 s segments, those without an object (and its
+    /// pre- and post-roll) deleted after a minute.
+    Events,
 }
 
 /// Why a camera could not be added or found.

@@ -40,6 +40,13 @@ CREATE TABLE IF NOT EXISTS garbage (
     name TEXT NOT NULL,
     PRIMARY KEY (camera, name)
 );
+CREATE TABLE IF NOT EXISTS hold (
+    camera TEXT NOT NULL,
+    start_wall_ms INTEGER NOT NULL,
+    end_wall_ms INTEGER NOT NULL,
+    until_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hold_camera ON hold (camera, end_wall_ms);
 ";
 
 const COLUMNS: &str = "id, camera, name, start_90k, end_90k, start_wall_ms, end_wall_ms, \
@@ -136,6 +143,18 @@ pub(crate) fn insert(
     s: &SegmentInfo,
     protected_until: Option<i64>,
 ) -> Result<SegmentId, RecordError> {
+    // A protection asked for before the segment was finished (a hold) applies to it.
+    let held: Option<i64> = conn
+        .query_row(
+            "SELECT MAX(until_ms) FROM hold WHERE camera = ?1 AND start_wall_ms < ?3 AND end_wall_ms > ?2",
+            params![camera, s.start_wall_ms, s.end_wall_ms],
+            |r| r.get(0),
+        )
+        .map_err(RecordError::db("insert"))?;
+    let protected_until = match (protected_until, held) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
     conn.execute(
         "INSERT INTO segment (camera, name, start_90k, end_90k, start_wall_ms, end_wall_ms, \
          frames, keyframes, bytes, codec, width, height, protected_until) \

@@ -196,7 +196,9 @@ impl RecordingIndex {
 
     /// Protects `camera`'s segments overlapping `[start_ms, end_ms)` from retention until
     /// `until` (Unix ms; `i64::MAX` for ever; `None` removes the protection). Returns how many
-    /// segments changed. A later protection never shortens an earlier, longer one.
+    /// segments changed. A later protection never shortens an earlier, longer one. The range
+    /// is also kept as a *hold*: segments finished later that overlap it (the one being
+    /// written, a post-roll) are protected when they are indexed.
     pub fn protect(
         &self,
         camera: &str,
@@ -214,8 +216,19 @@ impl RecordingIndex {
                  WHERE camera = ?1 AND start_wall_ms < ?3 AND end_wall_ms > ?2"
             }
         };
-        self.conn()
-            .execute(sql, params![camera, start_ms, end_ms, until])
+        let conn = self.conn();
+        match until {
+            Some(u) => conn.execute(
+                "INSERT INTO hold (camera, start_wall_ms, end_wall_ms, until_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![camera, start_ms, end_ms, u],
+            ),
+            None => conn.execute(
+                "DELETE FROM hold WHERE camera = ?1 AND start_wall_ms < ?3 AND end_wall_ms > ?2",
+                params![camera, start_ms, end_ms],
+            ),
+        }
+        .map_err(RecordError::db("protect"))?;
+        conn.execute(sql, params![camera, start_ms, end_ms, until])
             .map_err(RecordError::db("protect"))
     }
 
@@ -241,6 +254,10 @@ impl RecordingIndex {
         now_ms: i64,
         disk_free: Option<u64>,
     ) -> Result<RetentionOutcome, RecordError> {
+        // Holds that expired protect nothing any more.
+        self.conn()
+            .execute("DELETE FROM hold WHERE until_ms < ?1", [now_ms])
+            .map_err(RecordError::db("retention"))?;
         let rows = self.all_segments()?;
         let segs: Vec<RetentionSegment> = rows
             .iter()

@@ -56,9 +56,15 @@ impl Library {
             .map_or_else(|p| p.into_inner().clone(), |q| q.clone())
     }
 
-    /// Starts recording `camera` with its limits; a recorder already running for it is stopped
-    /// first. Returns the feed to install on the camera's readers.
-    pub fn start(&self, camera: &str, quota: CameraQuota) -> Result<RecorderFeed, RecordError> {
+    /// Starts recording `camera` with its limits and segment length (`None`: the default
+    /// 60 s); a recorder already running for it is stopped first. Returns the feed to install
+    /// on the camera's readers.
+    pub fn start(
+        &self,
+        camera: &str,
+        quota: CameraQuota,
+        rotate_interval_ms: Option<i64>,
+    ) -> Result<RecorderFeed, RecordError> {
         self.stop(camera);
         match self.quotas.write() {
             Ok(mut q) => {
@@ -70,6 +76,10 @@ impl Library {
         }
         let mut cfg = RecorderConfig::new(camera);
         cfg.shared_quotas = Some(Arc::clone(&self.quotas));
+        if let Some(ms) = rotate_interval_ms {
+            cfg.rotate_interval_ms = ms.max(1_000);
+            cfg.rotate_offset_ms %= cfg.rotate_interval_ms;
+        }
         let rec = Recorder::start(self.index.clone(), cfg)?;
         let feed = rec.feed();
         lock(&self.recorders).insert(camera.to_string(), rec);

@@ -96,6 +96,14 @@ enum Input {
     Resync(EncodedUnit),
 }
 
+/// A range of wall-clock time to keep (an event's video): protected until `until_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hold {
+    start_ms: i64,
+    end_ms: i64,
+    until_ms: i64,
+}
+
 /// The sending side of a recorder's queue: cheap to clone, `Send`; call
 /// [`RecorderFeed::send`] from the reader's access-unit tap. Never blocks.
 #[derive(Debug, Clone)]
@@ -105,6 +113,27 @@ pub struct RecorderFeed {
 }
 
 impl RecorderFeed {
+    /// Asks the recorder to keep `[start_ms, end_ms)` of wall-clock time (an event and its
+    /// pre- and post-roll) until `until_ms`, also the parts not written yet. Never blocks;
+    /// applied on the recorder's thread within its next 100 ms.
+    pub fn hold(&self, start_ms: i64, end_ms: i64, until_ms: i64) {
+        let mut holds = lock(&self.shared.holds);
+        // Bounded: a flood of events keeps the widest ranges by merging into the last.
+        if holds.len() >= 1024 {
+            if let Some(last) = holds.last_mut() {
+                last.start_ms = last.start_ms.min(start_ms);
+                last.end_ms = last.end_ms.max(end_ms);
+                last.until_ms = last.until_ms.max(until_ms);
+            }
+            return;
+        }
+        holds.push(Hold {
+            start_ms,
+            end_ms,
+            until_ms,
+        });
+    }
+
     /// Queues one tap event. Returns `false` when it was dropped (queue full, or recorder
     /// stopped); after a drop, units are dropped until the next keyframe.
     pub fn send(&self, ev: EncodedEvent) -> bool {
@@ -152,6 +181,9 @@ struct Shared {
     /// A stream announcement (or end) that found the queue full; it follows every unit queued
     /// before it and precedes the keyframe that ends the resync.
     pending: Mutex<Option<EncodedEvent>>,
+    /// Ranges to keep, applied by the recorder thread (index writes stay off the caller's
+    /// thread); at most a few per object event.
+    holds: Mutex<Vec<Hold>>,
 }
 
 /// One camera's recorder: the thread and its feed. Dropping it stops the thread after it
@@ -273,6 +305,7 @@ impl<S: SegmentSink> Worker<S> {
                     Ok(m) => m,
                     Err(RecvTimeoutError::Timeout) => {
                         self.take_pending();
+                        self.apply_holds();
                         self.maybe_retry();
                         continue;
                     }
@@ -294,6 +327,7 @@ impl<S: SegmentSink> Worker<S> {
         }
         self.finish_segment();
         self.collect_closed();
+        self.apply_holds();
         if !matches!(self.phase(), RecorderPhase::Error) {
             self.set_phase(RecorderPhase::Off, None);
         }
@@ -306,6 +340,19 @@ impl<S: SegmentSink> Worker<S> {
             EncodedEvent::Unrecordable(why) => {
                 self.end_stream();
                 self.set_phase(RecorderPhase::Unrecordable, Some(why));
+            }
+        }
+    }
+
+    /// Protects the ranges asked for (and keeps them as holds for segments still to come).
+    fn apply_holds(&mut self) {
+        let holds = std::mem::take(&mut *lock(&self.shared.holds));
+        for h in holds {
+            if let Err(e) =
+                self.index
+                    .protect(&self.cfg.camera, h.start_ms, h.end_ms, Some(h.until_ms))
+            {
+                tracing::warn!(camera = %self.cfg.camera, error = %e, "cannot protect an event's recording");
             }
         }
     }

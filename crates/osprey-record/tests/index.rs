@@ -191,3 +191,44 @@ fn recovery_reconciles_rows_and_files() {
     assert!(report.is_clean(), "{report:?}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_protection_asked_before_a_segment_is_written_applies_to_it() {
+    let root = tmp("hold");
+    let (index, _) = RecordingIndex::open(&root).unwrap();
+    // An event's range reaches 7 s into the recording before anything is written (a
+    // post-roll, or the segment being written); it ages out in an hour.
+    let until = BASE_WALL_MS + 3_600_000;
+    assert_eq!(
+        index
+            .protect(
+                "front",
+                BASE_WALL_MS + 6_000,
+                BASE_WALL_MS + 7_000,
+                Some(until)
+            )
+            .unwrap(),
+        0,
+        "nothing written yet"
+    );
+    let rows = record(&index, "front", 0, 150, 5);
+    let protected: Vec<Option<i64>> = rows.iter().map(|r| r.protected_until).collect();
+    assert_eq!(
+        protected,
+        [None, Some(until), None],
+        "only the overlapping segment"
+    );
+    // Unprotecting the range removes the hold too.
+    index
+        .protect("front", BASE_WALL_MS + 6_000, BASE_WALL_MS + 7_000, None)
+        .unwrap();
+    let again = record(&index, "front", 150, 150, 5);
+    assert!(again.iter().all(|r| r.protected_until.is_none()));
+    // Another camera's segments are not held.
+    index
+        .protect("front", BASE_WALL_MS, BASE_WALL_MS + 60_000, Some(until))
+        .unwrap();
+    let other = record(&index, "yard", 0, 50, 5);
+    assert!(other.iter().all(|r| r.protected_until.is_none()));
+    let _ = std::fs::remove_dir_all(&root);
+}

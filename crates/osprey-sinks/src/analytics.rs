@@ -386,7 +386,7 @@ mod tests {
             ..start.clone()
         };
         let t = AnalyticsTopics::new("front");
-        let m = t.on_alerts(&[start.clone()]);
+        let m = t.on_alerts(std::slice::from_ref(&start));
         assert_eq!(m[0].topic, "front/alert/crowd/state");
         assert_eq!(m[0].payload, b"ON");
         assert!(m[0].retain);
@@ -398,7 +398,7 @@ mod tests {
             (e["active"].clone(), e["count"].clone()),
             (true.into(), 4.into())
         );
-        assert_eq!(t.on_alerts(&[end.clone()])[0].payload, b"OFF");
+        assert_eq!(t.on_alerts(std::slice::from_ref(&end))[0].payload, b"OFF");
         let reg = Registry::new();
         let metrics = AnalyticsMetrics::register(&reg).expect("register");
         metrics.alerts("front", &[start]);

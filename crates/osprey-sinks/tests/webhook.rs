@@ -19,7 +19,10 @@ fn count(c: &prometheus::IntCounterVec, outcome: &str) -> u64 {
 
 /// A server answering each request with the next status of `statuses` (then 200), recording
 /// bodies and the Authorization header; it waits `delay` before each answer.
-fn server(statuses: Vec<u16>, delay: Duration) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+/// Bodies and Authorization headers a test server received.
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+fn server(statuses: Vec<u16>, delay: Duration) -> (String, Seen) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/hook", l.local_addr().expect("addr"));
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -47,6 +47,8 @@ pub struct EventQuery {
     pub before: Option<f64>,
     /// Most rows (newest first).
     pub limit: usize,
+    /// Only the event with this id.
+    pub id: Option<String>,
 }
 
 /// Why the event store failed.
@@ -268,6 +270,16 @@ impl EventStore {
         }
     }
 
+    /// One event by id (blocking).
+    pub fn get(&self, id: &str) -> Result<Option<EventRecord>, StoreError> {
+        let rows = self.query(&EventQuery {
+            id: Some(id.to_string()),
+            limit: 1,
+            ..EventQuery::default()
+        })?;
+        Ok(rows.into_iter().next())
+    }
+
     /// Runs a query (blocking; call from a blocking thread).
     pub fn query(&self, q: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
         let c = osprey_base::lock(&self.inner()?.reader);
@@ -281,12 +293,13 @@ impl EventStore {
                  FROM events
                  WHERE (?1 IS NULL OR camera = ?1) AND (?2 IS NULL OR label = ?2)
                    AND (?3 IS NULL OR start_time >= ?3) AND (?4 IS NULL OR start_time < ?4)
+                   AND (?6 IS NULL OR id = ?6)
                  ORDER BY start_time DESC, id DESC LIMIT ?5",
             )
             .map_err(err)?;
         let rows = stmt
             .query_map(
-                rusqlite::params![q.camera, q.label, q.after, q.before, q.limit as i64],
+                rusqlite::params![q.camera, q.label, q.after, q.before, q.limit as i64, q.id],
                 |r| {
                     Ok(EventRecord {
                         id: r.get(0)?,
@@ -425,6 +438,8 @@ mod tests {
             })
             .expect("q");
         assert_eq!(one[0].id, "4");
+        assert_eq!(store.get("2").expect("get").map(|r| r.id), Some("2".into()));
+        assert_eq!(store.get("nope").expect("get"), None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -22,7 +22,7 @@ use osprey_sinks::Bus;
 use osprey_store::{AnalyticsStore, EventStore};
 
 use crate::output::Outputs;
-use crate::recording::{recordings, Recording};
+use crate::recording::{recordings, EventClips, Recording};
 /// A started server: the API's state, and what must stop when it stops.
 #[derive(Debug)]
 pub struct App {
@@ -81,6 +81,7 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
         publish_counter.clone(),
     )?);
     let library = recordings(cfg)?;
+    let clips = Arc::new(EventClips::default());
     let cameras = Cameras::new(PipelineContext {
         models: models.clone(),
         metrics: camera_metrics,
@@ -91,11 +92,12 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
             rules: Arc::clone(&rules),
             analytics_metrics,
             analytics_store: analytics_store.clone(),
+            clips: Arc::clone(&clips),
         }),
         clock: Arc::new(RealClock::default()),
         taps: library
             .clone()
-            .map(|library| Arc::new(Recording { library }) as Arc<dyn StreamTaps>),
+            .map(|library| Arc::new(Recording { library, clips }) as Arc<dyn StreamTaps>),
     });
     for spec in &cfg.cameras {
         cameras

@@ -1,7 +1,7 @@
 //! Pieces every subcommand shares: logging set-up, model options, error printing.
 use std::path::PathBuf;
 
-use osprey_detect::{Detector, EngineOptions, Provider};
+use osprey_detect::{Detector, Engine, EngineOptions, Precision, Provider};
 
 /// Sets up `tracing` to stderr with key=value fields.
 pub fn init_tracing(filter: Option<&str>) {
@@ -41,6 +41,12 @@ pub struct ModelArgs {
     /// Inference size for dynamic-shape models.
     #[arg(long)]
     pub imgsz: Option<u32>,
+    /// Inference engine: ort (ONNX Runtime) or openvino.
+    #[arg(long, default_value = "ort", env = "OSPREY_ENGINE")]
+    pub engine: Engine,
+    /// Precision: fp32, bf16, int8 or auto (the fastest the CPU and the model file allow).
+    #[arg(long, default_value = "auto", env = "OSPREY_PRECISION")]
+    pub precision: Precision,
     /// Execution provider: cpu, cuda, tensorrt or openvino.
     #[arg(long, default_value = "cpu", env = "OSPREY_PROVIDER")]
     pub provider: Provider,
@@ -59,12 +65,18 @@ pub struct ModelArgs {
     /// Path of libonnxruntime.so (default: ORT_DYLIB_PATH, next to the binary, runtime/onnxruntime/lib).
     #[arg(long, env = "OSPREY_ORT_LIBRARY")]
     pub ort_library: Option<PathBuf>,
+    /// Path of OpenVINO's libopenvino_c.so or its folder (default: runtime/openvino/lib).
+    #[arg(long, env = "OSPREY_OPENVINO_LIBRARY")]
+    pub openvino_library: Option<PathBuf>,
 }
 
 impl ModelArgs {
     /// Engine options for these arguments.
     pub fn engine_options(&self) -> EngineOptions {
         EngineOptions {
+            engine: self.engine,
+            precision: self.precision,
+            openvino_library: self.openvino_library.clone(),
             provider: self.provider,
             fallback_to_cpu: self.fallback_to_cpu,
             fp16: self.half,

@@ -14,6 +14,8 @@ use osprey_sinks::webhook::Webhooks;
 use osprey_sinks::{deepstream, frigate, Bus, FrameMessage};
 use osprey_store::{AnalyticsRecord, AnalyticsStore, EventRecord, EventStore};
 
+use crate::recording::EventClips;
+
 /// Where every camera's results go: the shared publishers and the event store, and the
 /// analytics rules per camera.
 #[derive(Debug)]
@@ -24,6 +26,7 @@ pub(crate) struct Outputs {
     pub(crate) rules: Arc<RuleBook>,
     pub(crate) analytics_metrics: AnalyticsMetrics,
     pub(crate) analytics_store: Option<AnalyticsStore>,
+    pub(crate) clips: Arc<EventClips>,
 }
 
 /// The store's records for one frame's analytics: events, occupancy samples (FOV and each
@@ -247,6 +250,7 @@ impl SinkFactory for Outputs {
             counts: frigate::Counts::new(camera),
             bus: Arc::clone(&self.bus),
             webhooks: Arc::clone(&self.webhooks),
+            clips: Arc::clone(&self.clips),
             events: self.events.clone(),
             counting: Some(Counting {
                 camera: camera.to_string(),
@@ -269,6 +273,7 @@ struct CameraOutput {
     counts: frigate::Counts,
     bus: Arc<Bus>,
     webhooks: Arc<Webhooks>,
+    clips: Arc<EventClips>,
     events: Option<EventStore>,
     counting: Option<Counting>,
 }
@@ -296,6 +301,9 @@ impl CameraOutput {
     fn objects(&mut self, result: &FrameResult) {
         let mqtt = self.bus.has_mqtt();
         for e in self.lifecycle.on_frame(result) {
+            let s = e.snapshot();
+            self.clips
+                .hold(&s.camera, s.start_time, s.end_time.unwrap_or(s.frame_time));
             if mqtt {
                 self.bus.mqtt(self.frigate.encode(&e));
             }

@@ -268,3 +268,82 @@ fn mjpeg_is_not_recordable_and_recording_needs_a_folder() {
     assert!(index.all_segments().unwrap().is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn events_mode_keeps_the_video_around_objects() {
+    let test = "recording events mode";
+    let Some((shared, _)) = osprey_testkit::require_model_env(test) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("osprey-rec-events-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = shared.join("models/yolo11n-320.onnx").display().to_string();
+    let db = dir.join("events.sqlite").display().to_string();
+    let rec = dir.join("rec").display().to_string();
+    let clip = shared.join("video/pedestrians.mp4").display().to_string();
+    let s = Server::start(
+        BIN,
+        &["--model", &model, "--events-db", &db, "--recordings", &rec],
+        &[],
+    );
+    // The same clip twice: people tracked on one camera, nothing (no giraffes) on the other.
+    for (id, label) in [("people", "person"), ("empty", "giraffe")] {
+        let spec = format!(
+            r#"{{"id":"{id}","url":"{clip}","realtime":true,"labels":["{label}"],"detect_fps":2,"record":"events","retain_days":2}}"#
+        );
+        let r = send(&s, "POST", "/api/cameras", &spec);
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    std::thread::sleep(Duration::from_secs(24));
+    for id in ["people", "empty"] {
+        assert_eq!(
+            send(&s, "DELETE", &format!("/api/cameras/{id}"), "").status,
+            200
+        );
+    }
+    // An object event's clip: a redirect to the recording around it, which plays.
+    let events = send(&s, "GET", "/api/events?camera=people&limit=1", "").json();
+    let id = events["events"][0]["id"]
+        .as_str()
+        .expect("an event")
+        .to_string();
+    let r = send(&s, "GET", &format!("/api/events/{id}/clip.mp4"), "");
+    assert_eq!(r.status, 307);
+    let location = r.header("location").expect("Location").to_string();
+    assert!(
+        location.starts_with("/api/recordings/people/view.mp4?start="),
+        "{location}"
+    );
+    let clip = send(&s, "GET", &location, "");
+    assert_eq!(clip.status, 200, "{}", String::from_utf8_lossy(&clip.body));
+    assert_eq!(clip.header("content-type"), Some("video/mp4"));
+    assert_eq!(&clip.body[4..8], b"ftyp", "an MP4");
+    assert_eq!(send(&s, "GET", "/api/events/nope/clip.mp4", "").status, 404);
+    s.terminate();
+    let (index, _) = RecordingIndex::open(dir.join("rec")).unwrap();
+    let held = |camera: &str| -> Vec<Option<i64>> {
+        index
+            .segments(camera, i64::MIN, i64::MAX)
+            .unwrap()
+            .iter()
+            .map(|r| r.protected_until)
+            .collect()
+    };
+    let (people, empty) = (held("people"), held("empty"));
+    eprintln!("events mode: people {people:?}, empty {empty:?}");
+    // ~10 s segments; objects are in view all along, so every segment is held for ~2 days.
+    assert!(people.len() >= 2, "{people:?}");
+    let now_ms = (osprey_base::unix_now() * 1000.0) as i64;
+    for p in &people {
+        let days = (p.expect("held") - now_ms) as f64 / 86_400_000.0;
+        assert!((1.9..2.1).contains(&days), "{days}");
+    }
+    // Without objects nothing is held: it ages out after a minute.
+    assert!(
+        !empty.is_empty() && empty.iter().all(Option::is_none),
+        "{empty:?}"
+    );
+    drop(index);
+    let _ = std::fs::remove_dir_all(&dir);
+}
