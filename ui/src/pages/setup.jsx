@@ -197,7 +197,7 @@ function Editor({ cam, size }) {
 }
 
 function CameraAdmin() {
-  const [f, setF] = useState({ id: '', url: '', detect_fps: '', loop: true, labels: '' });
+  const [f, setF] = useState({ id: '', url: '', detect_fps: '', loop: true, labels: '', record: 'off', retain_days: '', retain_gb: '' });
   const [err, setErr] = useState(null);
   const [msg, setMsg] = useState(null);
   const add = async (e) => {
@@ -207,6 +207,9 @@ function CameraAdmin() {
     if (!/^(rtsp|https?|ffmpeg):/.test(spec.url)) spec.loop = f.loop;
     const labels = f.labels.split(',').map((s) => s.trim()).filter(Boolean);
     if (labels.length) spec.labels = labels;
+    if (f.record !== 'off') spec.record = f.record;
+    if (f.retain_days) spec.retain_days = Number(f.retain_days);
+    if (f.retain_gb) spec.retain_bytes = Math.round(Number(f.retain_gb) * 1e9);
     try {
       await api('/api/cameras', { method: 'POST', json: spec });
       setMsg(`Added camera ${spec.id}.`); await refreshCameras(); go('setup', spec.id);
@@ -232,6 +235,11 @@ function CameraAdmin() {
           <label class="wide">URL (rtsp://, http:// MJPEG, file path) <input required value={f.url} onInput={(e) => setF({ ...f, url: e.currentTarget.value })} /></label>
           <label>Detections per second <input type="number" min="0.1" step="0.1" value={f.detect_fps} onInput={(e) => setF({ ...f, detect_fps: e.currentTarget.value })} /></label>
           <label>Labels (comma separated) <input value={f.labels} onInput={(e) => setF({ ...f, labels: e.currentTarget.value })} /></label>
+          <label>Recording <select value={f.record} onChange={(e) => setF({ ...f, record: e.currentTarget.value })}>
+            <option value="off">off</option><option value="continuous">continuous</option><option value="events">events (around objects)</option>
+          </select></label>
+          <label>Keep recordings (days) <input type="number" min="0.01" step="any" value={f.retain_days} onInput={(e) => setF({ ...f, retain_days: e.currentTarget.value })} /></label>
+          <label>Most storage (GB) <input type="number" min="0.001" step="any" value={f.retain_gb} onInput={(e) => setF({ ...f, retain_gb: e.currentTarget.value })} /></label>
           <label class="inline"><input type="checkbox" checked={f.loop} onChange={(e) => setF({ ...f, loop: e.currentTarget.checked })} /> Loop a file</label>
         </div>
         <button type="submit">Add camera</button>
