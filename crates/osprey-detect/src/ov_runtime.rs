@@ -37,25 +37,6 @@ fn library_in(p: &Path) -> Option<PathBuf> {
     found.pop()
 }
 
-fn search_dirs() -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(exe_dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        dirs.push(exe_dir.clone());
-        dirs.push(exe_dir.join("lib"));
-        dirs.push(exe_dir.join("..").join("lib"));
-        for up in exe_dir.ancestors().skip(1).take(3) {
-            dirs.push(up.join(PROVISIONED_DIR));
-        }
-    }
-    if let Ok(cwd) = std::env::current_dir() {
-        dirs.push(cwd.join(PROVISIONED_DIR));
-    }
-    dirs
-}
-
 /// Returns the library path [`init`] would load, or the one-sentence error naming the fix.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, DetectError> {
     let env = std::env::var_os(ENV_VAR)
@@ -64,7 +45,9 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, DetectError> {
     let given = explicit.map(Path::to_path_buf).or(env);
     let found = match &given {
         Some(p) => library_in(p),
-        None => search_dirs().iter().find_map(|d| library_in(d)),
+        None => crate::runtime::search_dirs(PROVISIONED_DIR)
+            .iter()
+            .find_map(|d| library_in(d)),
     };
     found.ok_or_else(|| {
         let looked = match (&given, explicit.is_some()) {

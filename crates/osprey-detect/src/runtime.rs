@@ -35,6 +35,19 @@ fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
         out.push(PathBuf::from(p));
         return out;
     }
+    for d in search_dirs(PROVISIONED_DIR) {
+        for n in LIB_NAMES {
+            out.push(d.join(n));
+        }
+    }
+    out
+}
+
+/// Folders a shared library is looked for in: the executable's folder, its `lib/` and `../lib`,
+/// `provisioned` (relative to the project: `make provision`'s folder) above the executable
+/// (target/{debug,release}/osprey inside a checkout, and its deps/ folder for tests) and under
+/// the working directory.
+pub(crate) fn search_dirs(provisioned: &str) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(exe_dir) = std::env::current_exe()
         .ok()
@@ -43,20 +56,14 @@ fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
         dirs.push(exe_dir.clone());
         dirs.push(exe_dir.join("lib"));
         dirs.push(exe_dir.join("..").join("lib"));
-        // target/{debug,release}/osprey inside a checkout, and its deps/ folder for tests.
         for up in exe_dir.ancestors().skip(1).take(3) {
-            dirs.push(up.join(PROVISIONED_DIR));
+            dirs.push(up.join(provisioned));
         }
     }
     if let Ok(cwd) = std::env::current_dir() {
-        dirs.push(cwd.join(PROVISIONED_DIR));
+        dirs.push(cwd.join(provisioned));
     }
-    for d in dirs {
-        for n in LIB_NAMES {
-            out.push(d.join(n));
-        }
-    }
-    out
+    dirs
 }
 
 /// Returns the library path that [`init`] would load, or an error naming where it looked.

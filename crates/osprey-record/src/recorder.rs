@@ -324,6 +324,8 @@ impl<S: SegmentSink> Worker<S> {
                 }
             }
             self.collect_closed();
+            // Holds must not wait for a lull in the stream: unheld video ages out.
+            self.apply_holds();
         }
         self.finish_segment();
         self.collect_closed();
@@ -346,7 +348,13 @@ impl<S: SegmentSink> Worker<S> {
 
     /// Protects the ranges asked for (and keeps them as holds for segments still to come).
     fn apply_holds(&mut self) {
-        let holds = std::mem::take(&mut *lock(&self.shared.holds));
+        let holds = {
+            let mut h = lock(&self.shared.holds);
+            if h.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *h)
+        };
         for h in holds {
             if let Err(e) =
                 self.index

@@ -14,7 +14,7 @@ use osprey_store::{format_timestamp, AnalyticsRecord, AnalyticsStore, EventKind,
 use serde_json::{json, Value};
 
 use super::metrics::{blocking, object_type};
-use super::{only, sensor};
+use super::{only, range, sensor};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -51,16 +51,7 @@ fn listing(
         .analytics
         .clone()
         .ok_or_else(|| ApiError::Unavailable("the analytics store is not configured".into()))?;
-    let time = |k: &str| -> Result<Option<i64>, ApiError> {
-        q.get(k)
-            .map(|v| {
-                osprey_store::parse_timestamp(v)
-                    .map_err(|e| ApiError::BadRequest(format!("{k}: {e}")))
-            })
-            .transpose()
-    };
-    let to_ms = time("toTimestamp")?.unwrap_or((osprey_base::unix_now() * 1000.0) as i64);
-    let from_ms = time("fromTimestamp")?.unwrap_or(to_ms - 86_400_000);
+    let (from_ms, to_ms) = range(q, 86_400_000)?;
     if from_ms > to_ms {
         return Err(ApiError::BadRequest(
             "fromTimestamp is after toTimestamp".into(),

@@ -12,12 +12,11 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use osprey_store::{
-    format_timestamp, parse_timestamp, AnalyticsStore, BucketSpec, CrossingCounts, LabelCrossings,
-    OccupancyBucket,
+    format_timestamp, AnalyticsStore, BucketSpec, CrossingCounts, LabelCrossings, OccupancyBucket,
 };
 use serde_json::{json, Value};
 
-use super::{only, sensor};
+use super::{only, range, sensor};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -71,14 +70,7 @@ fn params(
     let store = state.analytics.clone().ok_or_else(|| {
         ApiError::Unavailable("the analytics store is not open (no cameras)".into())
     })?;
-    let time = |k: &str| -> Result<Option<i64>, ApiError> {
-        q.get(k)
-            .map(|v| parse_timestamp(v).map_err(|e| ApiError::BadRequest(format!("{k}: {e}"))))
-            .transpose()
-    };
-    let now = (osprey_base::unix_now() * 1000.0) as i64;
-    let to_ms = time("toTimestamp")?.unwrap_or(now);
-    let from_ms = time("fromTimestamp")?.unwrap_or(to_ms.saturating_sub(default_span_ms));
+    let (from_ms, to_ms) = range(q, default_span_ms)?;
     let labels = q.get("objectType").map(|v| {
         v.split(',')
             .map(|s| s.trim().to_lowercase())

@@ -44,6 +44,22 @@ fn only(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
     }
 }
 
+/// `fromTimestamp` / `toTimestamp` as Unix ms: `to` defaults to now, `from` to `default_span_ms`
+/// before `to`.
+fn range(q: &HashMap<String, String>, default_span_ms: i64) -> Result<(i64, i64), ApiError> {
+    let time = |k: &str| -> Result<Option<i64>, ApiError> {
+        q.get(k)
+            .map(|v| {
+                osprey_store::parse_timestamp(v)
+                    .map_err(|e| ApiError::BadRequest(format!("{k}: {e}")))
+            })
+            .transpose()
+    };
+    let to_ms = time("toTimestamp")?.unwrap_or((osprey_base::unix_now() * 1000.0) as i64);
+    let from_ms = time("fromTimestamp")?.unwrap_or(to_ms.saturating_sub(default_span_ms));
+    Ok((from_ms, to_ms))
+}
+
 /// The `sensorId` query parameter: a camera that exists.
 fn sensor(state: &AppState, q: &HashMap<String, String>) -> Result<String, ApiError> {
     let id = q
