@@ -283,7 +283,7 @@ async function main() {
 
     await test('screenshots of Overview, Camera, Setup, Detect (desktop and 390 px)', async () => {
       await shots(browser, base, null, '#/overview', 'overview', async (p) => { await p.waitForSelector('tr[data-camera="walk"]'); await p.waitForFunction(() => !/measuring/.test(document.querySelector('[data-testid=det-rate]').textContent)); });
-      await shots(browser, base, null, '#/camera/walk', 'camera', (p) => p.waitForFunction(() => document.querySelector('img[data-testid=live]')?.naturalWidth > 0));
+      await shots(browser, base, null, '#/camera/walk', 'camera', (p) => p.waitForFunction(() => document.querySelector('video[data-testid=live-video]')?.currentTime > 0.5 && document.querySelectorAll('svg.overlay g').length > 0, null, { timeout: 20000 }));
       await shots(browser, base, null, '#/setup/walk', 'setup', (p) => p.waitForFunction(() => document.querySelector('.editor img')?.naturalWidth > 0 && document.querySelectorAll('g.saved').length >= 2));
       await shots(browser, base, null, '#/detect', 'detect', async (p) => {
         await p.locator('input[data-testid=file]').setInputFiles(BUS);
@@ -292,11 +292,58 @@ async function main() {
       });
     });
 
-    await test('the live view shows frames', async () => {
+    /** Opens the Camera page of `id` and waits until the live video (MSE over the WebSocket) has played `secs` seconds. */
+    async function livePlays(id, secs) {
       const ctx = await browser.newContext({ viewport: DESKTOP });
       const page = await ctx.newPage();
-      await page.goto(`${base}/ui/#/camera/walk`);
+      const t0 = Date.now();
+      await page.goto(`${base}/ui/#/camera/${id}`);
+      await page.waitForSelector('video[data-testid=live-video]');
+      const start = await page.waitForFunction(() => {
+        const v = document.querySelector('video[data-testid=live-video]');
+        if (v.error) return `error ${v.error.code} ${v.error.message}`;
+        return v.currentTime > 0 ? v.currentTime : false;
+      }, null, { timeout: 20000 }).then((h) => h.jsonValue());
+      assert(typeof start === 'number', `the live video did not start: ${start}`);
+      const firstMs = Date.now() - t0;
+      const t = await page.waitForFunction(([s0, secs]) => {
+        const v = document.querySelector('video[data-testid=live-video]');
+        if (v.error) return `error ${v.error.code} ${v.error.message}`;
+        return v.currentTime > s0 + secs ? v.currentTime : false;
+      }, [start, secs], { timeout: 20000 }).then((h) => h.jsonValue());
+      assert(typeof t === 'number', `the live video stopped: ${t}`);
+      const info = await page.$eval('video[data-testid=live-video]', (v) => ({ w: v.videoWidth, h: v.videoHeight, lag: v.buffered.length ? v.buffered.end(v.buffered.length - 1) - v.currentTime : null }));
+      assert(info.w === W && info.h === H, `video size ${info.w}x${info.h}`);
+      assert(!(await page.$('[data-testid=fallback]')), 'fell back to MJPEG');
+      console.log(`     live ${id}: first frame ${firstMs} ms after navigation; played ${start.toFixed(1)} -> ${t.toFixed(1)} s; ${info.w}x${info.h}; ${info.lag?.toFixed(2)} s behind the newest frame`);
+      return { ctx, page };
+    }
+
+    await test('the live view plays over the WebSocket (MSE, currentTime advances, no error), tracks drawn; MJPEG view selectable', async () => {
+      const { ctx, page } = await livePlays('walk', 2);
+      await page.waitForFunction(() => document.querySelectorAll('svg.overlay g').length > 0, null, { timeout: 15000 });
+      await page.locator('select[data-testid=view-mode]').selectOption('mjpeg');
       await page.waitForFunction(() => document.querySelector('img[data-testid=live]')?.naturalWidth === 480, null, { timeout: 15000 });
+      // The WebSocket contract, from the page: init text + init segment, then a keyframe fragment.
+      const msgs = await page.evaluate((url) => new Promise((res, rej) => {
+        const ws = new WebSocket(url);
+        ws.binaryType = 'arraybuffer';
+        const got = [];
+        const box = (b) => new TextDecoder().decode(new Uint8Array(b, 4, 4));
+        ws.onmessage = (m) => { got.push(typeof m.data === 'string' ? m.data : box(m.data)); if (got.length === 3) { ws.close(); res(got); } };
+        ws.onerror = () => rej(new Error('WebSocket error'));
+        setTimeout(() => rej(new Error(`only ${got.length} messages in 10 s`)), 10000);
+      }), `${base.replace('http', 'ws')}/api/cameras/walk/live?tracks=0`);
+      await ctx.close();
+      const init = JSON.parse(msgs[0]);
+      eq([init.type, init.width, init.height, /^avc1\./.test(init.codec)], ['init', W, H, true], 'init message');
+      eq(msgs.slice(1), ['ftyp', 'moof'], 'init segment then a fragment');
+      const notWs = await fetch(`${base}/api/cameras/walk/live`);
+      assert(notWs.status === 400 && /WebSocket/.test((await notWs.json()).error), `plain GET ${notWs.status}`);
+    });
+
+    if (rtsp) await test('the RTSP camera plays live over the WebSocket too', async () => {
+      const { ctx } = await livePlays('rtsp', 2);
       await ctx.close();
     });
 
@@ -349,10 +396,18 @@ async function main() {
       assert(typeof t === 'number', `the video did not play: ${t}`);
       console.log(`     recordings: ${runs} run(s); playback reached ${t.toFixed(1)} s`);
       await page.getByLabel('Speed').selectOption('4');
-      assert(await page.$eval('video[data-testid=playback]', (v) => v.playbackRate) === 4, 'playback rate');
+      await page.waitForFunction(() => document.querySelector('video[data-testid=playback]').playbackRate === 4, null, { timeout: 5000 });
       await page.getByRole('button', { name: 'Export this clip' }).click();
       await page.waitForSelector('[data-testid=export-link]');
       await ctx.close();
+      // The Camera page links each event of the recorded camera to its clip.
+      const cp = await browser.newContext({ viewport: DESKTOP });
+      const camPage = await cp.newPage();
+      await camPage.goto(`${base}/ui/#/camera/rtsp`);
+      const href = await camPage.waitForSelector('tr[data-event] a[data-testid=clip]', { timeout: 20000 }).then((a) => a.getAttribute('href'));
+      const clip = await fetch(base + href, { redirect: 'manual' });
+      assert(clip.status === 307 && /^\/api\/recordings\/rtsp\/view\.mp4\?start=\d+&end=\d+$/.test(clip.headers.get('location')), `clip ${clip.status} ${clip.headers.get('location')}`);
+      await cp.close();
       await shots(browser, base, null, '#/recordings/rtsp', 'recordings', async (p) => {
         await p.waitForSelector('svg[data-testid=timeline] rect.run');
         await p.getByRole('button', { name: /^Play from/ }).last().click();

@@ -1,5 +1,7 @@
 //! `GET /api/events`: object events from the store, newest first, filtered by camera, label
-//! and time; `GET /api/events/{id}/clip.mp4`: the event's recorded video.
+//! and time; `GET /api/events/{id}/clip.mp4`: the event's recorded video;
+//! `GET /api/events/{id}/snapshot.jpg`: the frame of the event's best score (or a crop around
+//! its box), written by the server beside the event database.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use osprey_store::EventQuery;
+use osprey_store::{is_safe_name, EventQuery, EventRecord, EventStore, SnapshotKind};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -21,6 +23,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/events", get(events))
         .route("/api/events/{id}/clip.mp4", get(clip))
+        .route("/api/events/{id}/snapshot.jpg", get(snapshot))
 }
 
 /// Seconds of video before an event's start and after its end in its clip.
@@ -106,9 +109,82 @@ async fn events(
             "the event store is not enabled".into(),
         ));
     };
-    let rows = tokio::task::spawn_blocking(move || store.query(&query))
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("event query failed: {e}")))?
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let rows = tokio::task::spawn_blocking(move || {
+        let rows = store.query(&query)?;
+        Ok::<_, osprey_store::StoreError>(rows.iter().map(|r| row(&store, r)).collect::<Vec<_>>())
+    })
+    .await
+    .map_err(|e| ApiError::Unavailable(format!("event query failed: {e}")))?
+    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(Json(json!({ "events": rows })))
+}
+
+/// An event as listed: the stored row and whether its snapshot exists (one `stat`).
+fn row(store: &EventStore, r: &EventRecord) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    let has = store
+        .snapshot_path(&r.camera, &r.id, SnapshotKind::Full)
+        .is_some_and(|p| p.is_file());
+    if let Value::Object(m) = &mut v {
+        m.insert("has_snapshot".into(), Value::Bool(has));
+    }
+    v
+}
+
+/// `GET /api/events/{id}/snapshot.jpg[?crop=1]`: the JPEG of the frame where the event's object
+/// had its best score, its box drawn (`crop=1`: a crop around the box). 404 for an unknown
+/// event or one without a snapshot (yet); 503 without an event store.
+async fn snapshot(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    auth(&state, &headers, &q)?;
+    let kind = match q.get("crop").map(String::as_str) {
+        None | Some("0" | "false") => SnapshotKind::Full,
+        Some("1" | "true") => SnapshotKind::Crop,
+        Some(v) => return Err(ApiError::BadRequest(format!("crop={v:?}: use 1 or 0"))),
+    };
+    let store = state
+        .events
+        .clone()
+        .ok_or_else(|| ApiError::Unavailable("the event store is not enabled".into()))?;
+    // An id that cannot be a file name is no event's.
+    if !is_safe_name(&id) {
+        return Err(ApiError::NotFound(format!("no event {id:?}")));
+    }
+    let jpg = tokio::task::spawn_blocking(move || read_snapshot(&store, &id, kind))
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("snapshot read failed: {e}")))??;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        jpg,
+    )
+        .into_response())
+}
+
+/// The event's snapshot file (blocking).
+fn read_snapshot(store: &EventStore, id: &str, kind: SnapshotKind) -> Result<Vec<u8>, ApiError> {
+    let event = store
+        .get(id)
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .ok_or_else(|| ApiError::NotFound(format!("no event {id:?}")))?;
+    let none = || ApiError::NotFound(format!("event {id:?} has no snapshot"));
+    let path = store
+        .snapshot_path(&event.camera, &event.id, kind)
+        .ok_or_else(none)?;
+    match std::fs::read(&path) {
+        Ok(jpg) => Ok(jpg),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(none()),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read a snapshot");
+            Err(ApiError::Unavailable(format!(
+                "the snapshot of event {id:?} cannot be read"
+            )))
+        }
+    }
 }

@@ -16,6 +16,7 @@ mod emdx;
 pub mod error;
 mod events;
 mod influx;
+mod live;
 pub mod metrics;
 pub mod multipart;
 mod recordings;
@@ -51,6 +52,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(status::readyz))
         .route("/metrics", get(status::metrics))
         .merge(cameras::routes())
+        .merge(live::routes())
         .merge(events::routes())
         .merge(recordings::routes(&state))
         .merge(emdx::routes())

@@ -25,7 +25,9 @@ pub async fn serve(
     let cfg = &state.config;
     let router = app(Arc::clone(&state));
     let conn_slots = Arc::new(tokio::sync::Semaphore::new(cfg.max_connections));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Connections end gracefully once `stop_tx` says so; every connection task holds a
+    // `drain` sender, so the receiver sees the end of the last one.
+    let (drain_tx, mut drain_rx) = tokio::sync::mpsc::channel::<()>(1);
     let header_timeout = Duration::from_millis(cfg.header_timeout_ms);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut accept_tasks = Vec::new();
@@ -85,13 +87,22 @@ pub async fn serve(
                 // half_close: a client that shuts down its write side after the request
                 // (HTTP/1.0-style tools, `nc -N`, camera firmwares) still gets its answer.
                 builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true).half_close(true).max_buf_size(64 * 1024);
-                let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                let conn = graceful.watch(conn);
+                // Upgrades: the live view's WebSockets.
+                let conn = builder.serve_connection(TokioIo::new(stream), svc).with_upgrades();
+                let (mut stop, drain) = (stop_rx.clone(), drain_tx.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let mut conn = std::pin::pin!(conn);
+                    let res = tokio::select! {
+                        r = conn.as_mut() => r,
+                        _ = stop.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            conn.await
+                        }
+                    };
+                    if let Err(e) = res {
                         tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
                     }
-                    drop(permit);
+                    drop((permit, drain));
                 });
             }
         }
@@ -102,10 +113,8 @@ pub async fn serve(
     }
     let _ = tokio::task::spawn_blocking(stopping).await;
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    drop(drain_tx);
+    if tokio::time::timeout(grace, drain_rx.recv()).await.is_err() {
         tracing::warn!(
             grace_s = grace.as_secs(),
             "in-flight requests did not finish in time"

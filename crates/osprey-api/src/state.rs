@@ -94,6 +94,8 @@ pub struct AppState {
     pub analytics: Option<osprey_store::AnalyticsStore>,
     /// Recorded video: the index and the cameras' recorders (`None`: recording not configured).
     pub recordings: Option<Arc<osprey_record::Library>>,
+    /// The cameras' live views (fMP4 fragments for `/api/cameras/{id}/live`).
+    pub live: Arc<osprey_record::LiveHubs>,
 }
 
 impl AppState {

@@ -155,6 +155,7 @@ fn app_state(shared: &Path, ort: &Path, lib: Arc<Library>) -> Arc<AppState> {
         rules: Arc::new(osprey_analytics::RuleBook::new(Default::default(), None)),
         analytics: None,
         recordings: Some(lib),
+        live: Default::default(),
     })
 }
 

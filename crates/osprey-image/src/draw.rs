@@ -1,4 +1,4 @@
-//! Annotated views: boxes and track ids drawn on a frame, encoded as JPEG.
+//! Annotated views: boxes and track ids drawn on a frame, crops around a box, encoded as JPEG.
 use osprey_base::{ErrorKind, Kinded};
 
 use crate::RgbImage;
@@ -92,6 +92,32 @@ pub fn annotate(img: &mut RgbImage, objects: &[(u64, [f32; 4])]) {
     }
 }
 
+/// The region `(x, y, width, height)` of a `width x height` image to crop around `bbox`
+/// (`[x1, y1, x2, y2]`): the box with `margin` of its larger side added on every side, at least
+/// `min_side` pixels each way, shifted to stay inside the image (and never larger than it).
+pub fn crop_region(
+    bbox: [f32; 4],
+    width: u32,
+    height: u32,
+    margin: f32,
+    min_side: u32,
+) -> (u32, u32, u32, u32) {
+    let axis = |lo: f32, hi: f32, pad: f32, max: u32| -> (u32, u32) {
+        let (lo, hi) = (lo.min(hi), lo.max(hi));
+        let want = ((hi - lo) + 2.0 * pad).max(min_side as f32);
+        let side = (want.ceil() as u32).clamp(1, max.max(1));
+        let centre = (lo + hi) / 2.0;
+        let start = (centre - side as f32 / 2.0).round();
+        let start = start.clamp(0.0, (max - side) as f32) as u32;
+        (start, side)
+    };
+    let [x1, y1, x2, y2] = bbox.map(|v| if v.is_finite() { v } else { 0.0 });
+    let pad = margin.max(0.0) * (x2 - x1).abs().max((y2 - y1).abs());
+    let (x, w) = axis(x1, x2, pad, width);
+    let (y, h) = axis(y1, y2, pad, height);
+    (x, y, w, h)
+}
+
 /// Encodes RGB as JPEG.
 pub fn jpeg(img: &RgbImage, quality: i32) -> Result<Vec<u8>, EncodeError> {
     let image = turbojpeg::Image {
@@ -131,5 +157,39 @@ mod tests {
         assert_eq!(&jpg[..2], &[0xff, 0xd8]);
         let back = crate::decode(&jpg, &crate::DecodeLimits::default()).expect("decode");
         assert_eq!((back.width(), back.height()), (64, 48));
+    }
+
+    #[test]
+    fn crop_regions_stay_inside_the_frame() {
+        // Margin: a quarter of the larger side (20), 5 px, on each side.
+        assert_eq!(
+            crop_region([100.0, 100.0, 110.0, 120.0], 640, 480, 0.25, 0),
+            (95, 95, 20, 30)
+        );
+        // The minimum size, centred on the box.
+        assert_eq!(
+            crop_region([100.0, 100.0, 110.0, 120.0], 640, 480, 0.25, 96),
+            (57, 62, 96, 96)
+        );
+        // Near an edge: shifted inside; larger than the frame: the frame.
+        assert_eq!(
+            crop_region([0.0, 470.0, 10.0, 480.0], 640, 480, 0.0, 96),
+            (0, 384, 96, 96)
+        );
+        assert_eq!(
+            crop_region([-50.0, -50.0, 900.0, 900.0], 640, 480, 0.2, 96),
+            (0, 0, 640, 480)
+        );
+        assert_eq!(
+            crop_region([f32::NAN, 0.0, 1.0, 1.0], 64, 48, 0.2, 96),
+            (0, 0, 64, 48)
+        );
+        let mut img = RgbImage::filled(64, 48, [0, 0, 0]);
+        img.as_raw_mut()[(10 * 64 + 20) * 3] = 255;
+        let c = img.crop(20, 10, 8, 4).expect("inside");
+        assert_eq!((c.width(), c.height(), c.as_raw()[0]), (8, 4, 255));
+        assert!(img.crop(60, 0, 8, 4).is_none());
+        assert!(img.crop(0, 0, 0, 4).is_none());
+        assert!(img.crop(u32::MAX, 0, 8, 4).is_none());
     }
 }

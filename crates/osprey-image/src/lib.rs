@@ -84,6 +84,21 @@ impl RgbImage {
         self.data
     }
 
+    /// The `width x height` region whose top-left pixel is `(x, y)`; `None` when it is empty
+    /// or not inside the image.
+    pub fn crop(&self, x: u32, y: u32, width: u32, height: u32) -> Option<RgbImage> {
+        let inside = |o: u32, n: u32, max: u32| o.checked_add(n).is_some_and(|e| e <= max);
+        if !inside(x, width, self.width) || !inside(y, height, self.height) {
+            return None;
+        }
+        let (from, len) = (x as usize * 3, width as usize * 3);
+        let mut data = Vec::with_capacity(len * height as usize);
+        for row in y..y + height {
+            data.extend_from_slice(&self.row(row)[from..from + len]);
+        }
+        RgbImage::from_raw(width, height, data)
+    }
+
     /// One row of interleaved pixels.
     pub fn row(&self, y: u32) -> &[u8] {
         let stride = self.width as usize * 3;

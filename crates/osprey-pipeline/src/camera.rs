@@ -103,9 +103,24 @@ impl Slot {
 #[derive(Debug, Default)]
 pub(crate) struct Latest {
     pub seq: u64,
+    /// Wall-clock time the frame was decoded, Unix seconds.
+    pub wall: f64,
     pub img: Option<Arc<RgbImage>>,
     pub objects: Vec<(u64, [f32; 4])>,
+    /// The label of each of `objects`.
+    pub labels: Vec<String>,
     pub jpeg: Option<(u64, bytes::Bytes)>,
+}
+
+/// The latest processed frame's tracks ([`Camera::latest_tracks`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatestTracks {
+    /// The frame's sequence number.
+    pub seq: u64,
+    /// Wall-clock time the frame was decoded, Unix seconds.
+    pub wall: f64,
+    /// Each confirmed track: id, label, box (`x1, y1, x2, y2` in pixels).
+    pub objects: Vec<(u64, String, [f32; 4])>,
 }
 
 /// A running camera.
@@ -294,6 +309,22 @@ impl Camera {
             l.jpeg = Some((seq, jpg.clone()));
         }
         Some((seq, jpg))
+    }
+
+    /// The latest processed frame's tracks: its sequence number, its wall-clock time (Unix
+    /// seconds), and each confirmed track's id, label and box (`x1, y1, x2, y2` in pixels).
+    pub fn latest_tracks(&self) -> LatestTracks {
+        let l = lock(&self.latest);
+        LatestTracks {
+            seq: l.seq,
+            wall: l.wall,
+            objects: l
+                .objects
+                .iter()
+                .enumerate()
+                .map(|(i, &(id, b))| (id, l.labels.get(i).cloned().unwrap_or_default(), b))
+                .collect(),
+        }
     }
 
     /// Notifies on every processed frame (the value is its sequence number).

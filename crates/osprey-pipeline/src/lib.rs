@@ -26,7 +26,7 @@ mod spec;
 mod stage;
 mod supervisor;
 
-pub use camera::Camera;
+pub use camera::{Camera, LatestTracks};
 pub use metrics::{CameraMetrics, STAGES};
 pub use sampler::{Backoff, Sampler};
 pub use source::{FrameSource, SourceOpener, StreamTap, StreamTaps, VideoOpener};

@@ -36,17 +36,17 @@ pub trait SourceOpener: Send + Sync {
     fn open(&self, opts: ReaderOptions) -> Result<Box<dyn FrameSource>, VideoError>;
 }
 
-/// Where a camera's compressed stream goes (its recorder): a tap installed on every reader the
-/// camera opens, so each reconnect starts a new stream for it.
+/// Where a camera's compressed stream goes (its live view, its recorder): a tap installed on
+/// every reader the camera opens, so each reconnect starts a new stream for it.
 pub trait StreamTap: Send + Sync {
     /// The callback for a reader just opened (runs on the decode thread; must not block).
     fn sink(&self) -> Box<dyn FnMut(EncodedEvent) + Send>;
 }
 
-/// Starts and stops the cameras' stream taps (the app's recording).
+/// Starts and stops the cameras' stream taps (the app's live views and recording).
 pub trait StreamTaps: Send + Sync + std::fmt::Debug {
-    /// The tap of a camera being added, or `None` when it is not recorded; an error when it
-    /// cannot be (recording not configured, a recorder that cannot start).
+    /// The tap of a camera being added, or `None` for none; an error when the camera asks
+    /// for what cannot be (recording not configured, a recorder that cannot start).
     fn start(&self, spec: &crate::CameraSpec) -> Result<Option<Arc<dyn StreamTap>>, String>;
     /// The camera was removed or the server stops.
     fn stop(&self, camera: &str);
@@ -76,8 +76,9 @@ impl SourceOpener for VideoOpener {
         let mut reader = Reader::open(&self.source, opts)?;
         if let Some(tap) = &self.tap {
             if let Err(e) = reader.set_tap(tap.sink()) {
-                // MJPEG, or a codec that cannot be recorded without transcoding: say so.
-                tracing::warn!(source = %self.source.redacted(), reason = %e.reason, "this stream is not recordable");
+                // MJPEG, or a codec that cannot be recorded without transcoding: the tap
+                // says so (the recorder's status, the live view's message).
+                tracing::debug!(source = %self.source.redacted(), reason = %e.reason, "no access-unit tap for this stream");
                 (tap.sink())(EncodedEvent::Unrecordable(e.reason));
             }
         }

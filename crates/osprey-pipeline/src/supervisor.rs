@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use osprey_base::{lock, Clock, Shutdown};
+use osprey_image::RgbImage;
 use osprey_infer::{ModelHandle, Models};
 use osprey_schema::{CameraPhase, FrameResult};
 use osprey_track::TrackerConfig;
@@ -22,6 +23,13 @@ use crate::stage::{Stage, StageError, StageInput};
 pub trait FrameSink: Send {
     /// One processed frame.
     fn frame(&mut self, result: &FrameResult);
+    /// One processed frame with the image it was detected on (RGB, the stream's size; shared,
+    /// so keeping it costs a reference count). The camera thread calls this one; the default
+    /// ignores the image and calls [`FrameSink::frame`].
+    fn frame_with_image(&mut self, result: &FrameResult, image: &Arc<RgbImage>) {
+        let _ = image;
+        self.frame(result);
+    }
     /// The camera stops: `last` has no objects and ends every open track.
     fn finish(&mut self, last: &FrameResult);
 }
@@ -43,7 +51,8 @@ pub struct PipelineContext {
     pub sinks: Arc<dyn SinkFactory>,
     /// Time.
     pub clock: Arc<dyn Clock>,
-    /// Recording: the cameras' stream taps (`None`: recording not configured).
+    /// The cameras' compressed-stream taps (live view, recording); `None`: no tap, and a
+    /// camera that records is refused.
     pub taps: Option<Arc<dyn StreamTaps>>,
 }
 
@@ -125,7 +134,7 @@ impl Cameras {
         if map.contains_key(&spec.id) {
             return Err(CameraError::Exists(spec.id));
         }
-        if let Some(taps) = self.ctx.taps.as_ref().filter(|_| spec.records()) {
+        if let Some(taps) = &self.ctx.taps {
             opener.tap = taps.start(&spec).map_err(CameraError::Invalid)?;
         }
         let opener: Arc<dyn SourceOpener> = Arc::new(opener);
@@ -266,8 +275,9 @@ fn detect_loop(cam: &Camera, ctx: &PipelineContext, model: ModelHandle) {
         c.infer_s.observe(times.inference.as_secs_f64());
         c.detected.inc();
         c.track_s.observe(times.track.as_secs_f64());
+        let img = Arc::new(s.img);
         let t = std::time::Instant::now();
-        sink.frame(&result);
+        sink.frame_with_image(&result, &img);
         c.publish_s.observe(t.elapsed().as_secs_f64());
         let n = result.objects.len();
         c.tracks.set(n as i64);
@@ -275,7 +285,9 @@ fn detect_loop(cam: &Camera, ctx: &PipelineContext, model: ModelHandle) {
         {
             let mut l = lock(&cam.latest);
             l.seq = s.seq;
-            l.img = Some(Arc::new(s.img));
+            l.wall = result.wall;
+            l.labels = result.objects.iter().map(|o| o.label.clone()).collect();
+            l.img = Some(img);
             l.objects = result
                 .objects
                 .iter()

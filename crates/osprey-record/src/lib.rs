@@ -85,6 +85,7 @@ mod status;
 pub mod annexb;
 pub mod codec;
 pub mod index;
+pub mod live;
 pub mod mp4;
 pub mod recovery;
 pub mod retention;
@@ -97,6 +98,9 @@ pub use codec::VideoParams;
 pub use error::{io_kind, RecordError};
 pub use index::{CameraUsage, PinnedView, RecordingIndex, RetentionOutcome, SegmentId, SegmentRow};
 pub use library::Library;
+pub use live::{
+    LiveFragment, LiveHub, LiveHubs, LiveInit, LiveMessage, LiveMuxer, LiveSubscription,
+};
 pub use pin::{PinGuard, Pins};
 pub use recorder::{disk_free, disk_space, DiskFreeFn, Recorder, RecorderConfig, RecorderFeed};
 pub use recovery::RecoveryReport;

@@ -10,6 +10,8 @@ use osprey_base::{ErrorKind, Kinded};
 use osprey_schema::ObjectEvent;
 use serde::Serialize;
 
+use crate::snapshots::{snapshot_dir, snapshot_file, SnapshotKind};
+
 /// An event as stored and served by `GET /api/events`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventRecord {
@@ -197,9 +199,10 @@ fn start(path: &Path, counters: prometheus::IntCounterVec) -> Result<Inner, Stor
     );
     let (tx, rx) = mpsc::sync_channel::<EventRecord>(4096);
     let p = path.display().to_string();
+    let snapshots = snapshot_dir(path);
     std::thread::Builder::new()
         .name("osprey-events".into())
-        .spawn(move || write_loop(&writer, &rx, &counters, &p))
+        .spawn(move || write_loop(&writer, &rx, &counters, &p, &snapshots))
         .map_err(|e| StoreError::Unavailable {
             path: path.display().to_string(),
             reason: format!("cannot start the writer thread: {e}"),
@@ -211,12 +214,14 @@ fn start(path: &Path, counters: prometheus::IntCounterVec) -> Result<Inner, Stor
     })
 }
 
-/// The writer thread: batches of up to 512 records, the table capped at `MAX_ROWS`.
+/// The writer thread: batches of up to 512 records, the table capped at `MAX_ROWS` (the
+/// deleted events' snapshots go with them).
 fn write_loop(
     writer: &rusqlite::Connection,
     rx: &mpsc::Receiver<EventRecord>,
     c: &prometheus::IntCounterVec,
     p: &str,
+    snapshots: &Path,
 ) {
     let sent = c.with_label_values(&["events", "sent"]);
     let failed = c.with_label_values(&["events", "failed"]);
@@ -239,18 +244,50 @@ fn write_loop(
         n += batch.len() as u64;
         if n >= 1000 {
             n = 0;
-            let _ = writer.execute(
-                "DELETE FROM events WHERE rowid <= (SELECT max(rowid) FROM events) - ?1",
-                [MAX_ROWS],
-            );
+            if let Err(e) = prune(writer, snapshots, MAX_ROWS) {
+                tracing::warn!(path = %p, error = %e, "cannot delete old events");
+            }
         }
     }
+}
+
+/// Retention: deletes all but the newest `keep` rows, and the deleted events' snapshots.
+/// Returns the rows deleted.
+fn prune(c: &rusqlite::Connection, snapshots: &Path, keep: i64) -> rusqlite::Result<usize> {
+    let gone = c
+        .prepare_cached(
+            "DELETE FROM events WHERE rowid <= (SELECT max(rowid) FROM events) - ?1
+             RETURNING camera, id",
+        )?
+        .query_map([keep], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let files: usize = gone
+        .iter()
+        .map(|(camera, id)| crate::snapshots::remove_snapshots(snapshots, camera, id))
+        .sum();
+    if !gone.is_empty() {
+        tracing::info!(events = gone.len(), snapshots = files, "old events deleted");
+    }
+    Ok(gone.len())
 }
 
 impl EventStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.shared.path
+    }
+
+    /// Where the events' snapshots are: `snapshots/` beside the database file.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        snapshot_dir(&self.shared.path)
+    }
+
+    /// The file of one event's snapshot; `None` when the camera or the event id could not be a
+    /// file name in the snapshots directory (see [`crate::is_safe_name`]).
+    pub fn snapshot_path(&self, camera: &str, id: &str, kind: SnapshotKind) -> Option<PathBuf> {
+        snapshot_file(&self.snapshot_dir(), camera, id, kind)
     }
 
     /// Whether the database has been opened.
@@ -440,6 +477,50 @@ mod tests {
         assert_eq!(one[0].id, "4");
         assert_eq!(store.get("2").expect("get").map(|r| r.id), Some("2".into()));
         assert_eq!(store.get("nope").expect("get"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Retention deletes the oldest rows and their snapshot files, and nothing else.
+    #[test]
+    fn retention_deletes_the_events_snapshots() {
+        let dir = std::env::temp_dir().join(format!("osprey-prune-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = dir.join("e.sqlite");
+        let c = open(&db).expect("open");
+        let snaps = snapshot_dir(&db);
+        let rec = |i: u64| EventRecord {
+            id: format!("{}.000000-00000{i}", 100 + i),
+            camera: "cam".into(),
+            label: "person".into(),
+            track_id: i,
+            start_time: 100.0 + i as f64,
+            end_time: None,
+            top_score: 0.5,
+            bbox: [1.0, 2.0, 3.0, 4.0],
+            frames: 1,
+        };
+        let rows: Vec<EventRecord> = (0..4).map(rec).collect();
+        write(&c, &rows).expect("write");
+        let files = |r: &EventRecord| {
+            SnapshotKind::ALL.map(|k| snapshot_file(&snaps, &r.camera, &r.id, k).expect("path"))
+        };
+        for r in &rows {
+            for f in files(r) {
+                std::fs::create_dir_all(f.parent().expect("dir")).expect("mkdir");
+                std::fs::write(&f, b"jpg").expect("snapshot");
+            }
+        }
+        // A stray file in the directory is never touched.
+        let stray = snaps.join("cam/other.jpg");
+        std::fs::write(&stray, b"x").expect("stray");
+        assert_eq!(prune(&c, &snaps, 2).expect("prune"), 2);
+        for (i, r) in rows.iter().enumerate() {
+            for f in files(r) {
+                assert_eq!(f.exists(), i >= 2, "{}", f.display());
+            }
+        }
+        assert!(stray.exists());
+        assert_eq!(prune(&c, &snaps, 2).expect("prune"), 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

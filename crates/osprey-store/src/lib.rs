@@ -1,11 +1,13 @@
 //! Embedded storage: the object-event store and the analytics store (SQLite, WAL; a writer
-//! thread fed by a bounded queue, a separate read connection for queries). The recordings index
-//! lands here next.
+//! thread fed by a bounded queue, a separate read connection for queries), and where the
+//! events' snapshots are kept (`snapshots/<camera>/<id>.jpg`, deleted with their events). The
+//! recordings index lands here next.
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
 mod analytics;
 mod buckets;
 mod events;
+mod snapshots;
 mod timestamp;
 
 pub use analytics::{
@@ -15,4 +17,5 @@ pub use analytics::{
 };
 pub use buckets::{BucketSpec, Buckets, DEFAULT_BUCKET_COUNT, MAX_BUCKETS};
 pub use events::{EventQuery, EventRecord, EventStore, StoreError};
+pub use snapshots::{is_safe_name, snapshot_dir, snapshot_file, SnapshotKind};
 pub use timestamp::{format_timestamp, parse_timestamp};

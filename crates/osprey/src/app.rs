@@ -22,7 +22,7 @@ use osprey_sinks::Bus;
 use osprey_store::{AnalyticsStore, EventStore};
 
 use crate::output::Outputs;
-use crate::recording::{recordings, EventClips, Recording};
+use crate::recording::{recordings, EventClips, Recording, Taps};
 /// A started server: the API's state, and what must stop when it stops.
 #[derive(Debug)]
 pub struct App {
@@ -82,6 +82,7 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
     )?);
     let library = recordings(cfg)?;
     let clips = Arc::new(EventClips::default());
+    let live = Arc::new(osprey_record::LiveHubs::default());
     let cameras = Cameras::new(PipelineContext {
         models: models.clone(),
         metrics: camera_metrics,
@@ -93,11 +94,14 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
             analytics_metrics,
             analytics_store: analytics_store.clone(),
             clips: Arc::clone(&clips),
+            snapshots: crate::snapshots::Snapshots::new(events.as_ref(), publish_counter.clone())
+                .map(Arc::new),
         }),
         clock: Arc::new(RealClock::default()),
-        taps: library
-            .clone()
-            .map(|library| Arc::new(Recording { library, clips }) as Arc<dyn StreamTaps>),
+        taps: Some(Arc::new(Taps {
+            live: Arc::clone(&live),
+            recording: library.clone().map(|library| Recording { library, clips }),
+        }) as Arc<dyn StreamTaps>),
     });
     for spec in &cfg.cameras {
         cameras
@@ -135,6 +139,7 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
         rules,
         analytics: analytics_store,
         recordings: library,
+        live,
     });
     Ok(App {
         state,

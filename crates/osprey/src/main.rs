@@ -6,6 +6,7 @@ mod cmds;
 mod common;
 mod output;
 mod recording;
+mod snapshots;
 
 /// Osprey: DeepStack-compatible object detection on ONNX Runtime.
 #[derive(Debug, Parser)]

@@ -1,11 +1,12 @@
 //! Each camera's output, on its detection thread: object lifecycle → Frigate and DeepStream
-//! encoders → the bus and the event store; counting (analytics engine and alert rules) →
+//! encoders → the bus and the event store, the events' snapshots → their writer; counting (analytics engine and alert rules) →
 //! Prometheus, MQTT, Redis events, webhooks and the analytics store, totals restored after a
 //! restart.
 
 use std::sync::Arc;
 
 use osprey_analytics::{AlertEngine, Analytics, Counts, Lifecycle, RuleBook};
+use osprey_image::RgbImage;
 use osprey_pipeline::{FrameSink, SinkFactory};
 use osprey_schema::analytics::{Alert, AnalyticsEvent, Direction, FrameAnalytics};
 use osprey_schema::FrameResult;
@@ -15,6 +16,7 @@ use osprey_sinks::{deepstream, frigate, Bus, FrameMessage};
 use osprey_store::{AnalyticsRecord, AnalyticsStore, EventRecord, EventStore};
 
 use crate::recording::EventClips;
+use crate::snapshots::{SnapshotPlan, Snapshots, WRITE_EVERY};
 
 /// Where every camera's results go: the shared publishers and the event store, and the
 /// analytics rules per camera.
@@ -27,6 +29,8 @@ pub(crate) struct Outputs {
     pub(crate) analytics_metrics: AnalyticsMetrics,
     pub(crate) analytics_store: Option<AnalyticsStore>,
     pub(crate) clips: Arc<EventClips>,
+    /// The events' snapshot writer (`None`: no event store).
+    pub(crate) snapshots: Option<Arc<Snapshots>>,
 }
 
 /// The store's records for one frame's analytics: events, occupancy samples (FOV and each
@@ -252,6 +256,10 @@ impl SinkFactory for Outputs {
             webhooks: Arc::clone(&self.webhooks),
             clips: Arc::clone(&self.clips),
             events: self.events.clone(),
+            snapshots: self
+                .snapshots
+                .as_ref()
+                .map(|w| (SnapshotPlan::new(WRITE_EVERY), Arc::clone(w))),
             counting: Some(Counting {
                 camera: camera.to_string(),
                 rules: Arc::clone(&self.rules),
@@ -275,6 +283,8 @@ struct CameraOutput {
     webhooks: Arc<Webhooks>,
     clips: Arc<EventClips>,
     events: Option<EventStore>,
+    /// When each event's snapshot is due, and the writer.
+    snapshots: Option<(SnapshotPlan<Arc<RgbImage>>, Arc<Snapshots>)>,
     counting: Option<Counting>,
 }
 
@@ -297,10 +307,17 @@ impl CameraOutput {
         }
     }
 
-    /// Object events to MQTT and the store; per-label counts to MQTT.
-    fn objects(&mut self, result: &FrameResult) {
+    /// Object events to MQTT and the store, their snapshots (from `image`, the frame's) to the
+    /// snapshot writer; per-label counts to MQTT.
+    fn objects(&mut self, result: &FrameResult, image: Option<&Arc<RgbImage>>) {
         let mqtt = self.bus.has_mqtt();
-        for e in self.lifecycle.on_frame(result) {
+        let events = self.lifecycle.on_frame(result);
+        if let Some((plan, writer)) = self.snapshots.as_mut() {
+            for shot in plan.on_frame(result.wall, &events, &result.objects, image) {
+                writer.send(&result.camera, shot);
+            }
+        }
+        for e in events {
             let s = e.snapshot();
             self.clips
                 .hold(&s.camera, s.start_time, s.end_time.unwrap_or(s.frame_time));
@@ -319,9 +336,9 @@ impl CameraOutput {
     }
 }
 
-impl FrameSink for CameraOutput {
-    fn frame(&mut self, result: &FrameResult) {
-        self.objects(result);
+impl CameraOutput {
+    fn process(&mut self, result: &FrameResult, image: Option<&Arc<RgbImage>>) {
+        self.objects(result, image);
         if let Some(c) = self.counting.as_mut() {
             let m = c.frame(result);
             self.publish(&result.camera, m);
@@ -331,9 +348,19 @@ impl FrameSink for CameraOutput {
             json: deepstream::minimal_schema(result),
         });
     }
+}
+
+impl FrameSink for CameraOutput {
+    fn frame(&mut self, result: &FrameResult) {
+        self.process(result, None);
+    }
+
+    fn frame_with_image(&mut self, result: &FrameResult, image: &Arc<RgbImage>) {
+        self.process(result, Some(image));
+    }
 
     fn finish(&mut self, last: &FrameResult) {
-        self.objects(last);
+        self.objects(last, None);
         if let Some(c) = self.counting.as_mut() {
             let mut m = c.frame(last);
             m.extend(c.finish());

@@ -1,7 +1,8 @@
-//! Recording: each recorded camera's readers feed its recorder in the library
-//! (osprey-record); the library opens (and recovers) when recording is configured. Cameras in
-//! `events` mode record in 10 s segments that age out after a minute unless an object event
-//! holds them ([`EventClips`]).
+//! The cameras' compressed streams: every camera's readers feed its live view (a
+//! [`LiveHub`]: fMP4 fragments for the WebSocket viewers) and, when the camera records, its
+//! recorder in the library (osprey-record); the library opens (and recovers) when recording is
+//! configured. Cameras in `events` mode record in 10 s segments that age out after a minute
+//! unless an object event holds them ([`EventClips`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,15 @@ use anyhow::Context;
 use osprey_base::lock;
 use osprey_config::ServeConfig;
 use osprey_pipeline::{CameraSpec, RecordMode, StreamTap, StreamTaps};
-use osprey_record::{CameraQuota, Library, RecorderFeed};
+use osprey_record::{CameraQuota, Library, LiveHub, LiveHubs, RecorderFeed};
+use osprey_schema::media::EncodedEvent;
+
+/// The cameras' stream taps: the live views, and the recording when configured.
+#[derive(Debug)]
+pub(crate) struct Taps {
+    pub(crate) live: Arc<LiveHubs>,
+    pub(crate) recording: Option<Recording>,
+}
 
 /// Recording: each recorded camera's reader feeds its recorder in the library.
 #[derive(Debug)]
@@ -19,20 +28,48 @@ pub(crate) struct Recording {
     pub(crate) clips: Arc<EventClips>,
 }
 
-/// One camera's tap: every reader it opens sends to the same recorder feed.
-struct FeedTap(RecorderFeed);
+/// One camera's tap: every reader it opens sends to the camera's live hub and, when it
+/// records, to its recorder feed.
+struct CameraTap {
+    live: Arc<LiveHub>,
+    feed: Option<RecorderFeed>,
+}
 
-impl StreamTap for FeedTap {
-    fn sink(&self) -> Box<dyn FnMut(osprey_schema::media::EncodedEvent) + Send> {
-        let feed = self.0.clone();
+impl StreamTap for CameraTap {
+    fn sink(&self) -> Box<dyn FnMut(EncodedEvent) + Send> {
+        let (live, feed) = (self.live.clone(), self.feed.clone());
         Box::new(move |ev| {
-            feed.send(ev);
+            live.push(&ev);
+            if let Some(feed) = &feed {
+                feed.send(ev);
+            }
         })
     }
 }
 
-impl StreamTaps for Recording {
+impl StreamTaps for Taps {
     fn start(&self, spec: &CameraSpec) -> Result<Option<Arc<dyn StreamTap>>, String> {
+        let feed = match (&self.recording, spec.records()) {
+            (_, false) => None,
+            (Some(r), true) => Some(r.start(spec)?),
+            (None, true) => {
+                return Err("recording is not configured on this server (add a [recording] section or --recordings DIR)".into())
+            }
+        };
+        let live = self.live.start(&spec.id);
+        Ok(Some(Arc::new(CameraTap { live, feed })))
+    }
+
+    fn stop(&self, camera: &str) {
+        self.live.stop(camera);
+        if let Some(r) = &self.recording {
+            r.stop(camera);
+        }
+    }
+}
+
+impl Recording {
+    fn start(&self, spec: &CameraSpec) -> Result<RecorderFeed, String> {
         let quota = CameraQuota {
             max_bytes: spec.retain_bytes,
             max_age_ms: spec.retain_days.map(|d| (d * 86_400_000.0) as i64),
@@ -57,7 +94,7 @@ impl StreamTaps for Recording {
             lock(&self.clips.0).insert(spec.id.clone(), (feed.clone(), keep_ms));
         }
         tracing::info!(camera = %spec.id, retain_bytes = ?spec.retain_bytes, retain_days = ?spec.retain_days, "recording");
-        Ok(Some(Arc::new(FeedTap(feed))))
+        Ok(feed)
     }
 
     fn stop(&self, camera: &str) {

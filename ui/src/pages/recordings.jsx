@@ -83,7 +83,7 @@ function Player({ cam }) {
     return () => { live = false; clearInterval(t); };
   }, [cam, day, epoch.value]);
 
-  useEffect(() => { if (video.current) video.current.playbackRate = rate; }, [rate, clip]);
+  useEffect(() => { if (video.current) { video.current.defaultPlaybackRate = rate; video.current.playbackRate = rate; } }, [rate, clip]);
   // Browsers pause a muted autoplaying video that is off screen: bring the player into view.
   useEffect(() => { if (clip && video.current) video.current.scrollIntoView({ block: 'nearest' }); }, [clip]);
 
