@@ -324,20 +324,20 @@ async function main() {
       await page.waitForFunction(() => document.querySelectorAll('svg.overlay g').length > 0, null, { timeout: 15000 });
       await page.locator('select[data-testid=view-mode]').selectOption('mjpeg');
       await page.waitForFunction(() => document.querySelector('img[data-testid=live]')?.naturalWidth === 480, null, { timeout: 15000 });
-      // The WebSocket contract, from the page: init text + init segment, then a keyframe fragment.
+      // The WebSocket contract, from the page: init text + init segment, a time message, then a keyframe fragment.
       const msgs = await page.evaluate((url) => new Promise((res, rej) => {
         const ws = new WebSocket(url);
         ws.binaryType = 'arraybuffer';
         const got = [];
         const box = (b) => new TextDecoder().decode(new Uint8Array(b, 4, 4));
-        ws.onmessage = (m) => { got.push(typeof m.data === 'string' ? m.data : box(m.data)); if (got.length === 3) { ws.close(); res(got); } };
+        ws.onmessage = (m) => { got.push(typeof m.data === 'string' ? m.data : box(m.data)); if (got.length === 4) { ws.close(); res(got); } };
         ws.onerror = () => rej(new Error('WebSocket error'));
         setTimeout(() => rej(new Error(`only ${got.length} messages in 10 s`)), 10000);
       }), `${base.replace('http', 'ws')}/api/cameras/walk/live?tracks=0`);
       await ctx.close();
       const init = JSON.parse(msgs[0]);
       eq([init.type, init.width, init.height, /^avc1\./.test(init.codec)], ['init', W, H, true], 'init message');
-      eq(msgs.slice(1), ['ftyp', 'moof'], 'init segment then a fragment');
+      eq([msgs[1], JSON.parse(msgs[2]).type, msgs[3]], ['ftyp', 'time', 'moof'], 'init segment, time, then a fragment');
       const notWs = await fetch(`${base}/api/cameras/walk/live`);
       assert(notWs.status === 400 && /WebSocket/.test((await notWs.json()).error), `plain GET ${notWs.status}`);
     });

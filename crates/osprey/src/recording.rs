@@ -31,15 +31,19 @@ pub(crate) struct Recording {
 /// One camera's tap: every reader it opens sends to the camera's live hub and, when it
 /// records, to its recorder feed.
 struct CameraTap {
+    camera: String,
     live: Arc<LiveHub>,
     feed: Option<RecorderFeed>,
 }
 
 impl StreamTap for CameraTap {
     fn sink(&self) -> Box<dyn FnMut(EncodedEvent) + Send> {
-        let (live, feed) = (self.live.clone(), self.feed.clone());
+        let (live, feed, camera) = (self.live.clone(), self.feed.clone(), self.camera.clone());
         Box::new(move |ev| {
             live.push(&ev);
+            if let (EncodedEvent::Unrecordable(reason), Some(_)) = (&ev, &feed) {
+                tracing::warn!(camera = %camera, reason = %reason, "this stream is not recordable");
+            }
             if let Some(feed) = &feed {
                 feed.send(ev);
             }
@@ -57,7 +61,11 @@ impl StreamTaps for Taps {
             }
         };
         let live = self.live.start(&spec.id);
-        Ok(Some(Arc::new(CameraTap { live, feed })))
+        Ok(Some(Arc::new(CameraTap {
+            camera: spec.id.clone(),
+            live,
+            feed,
+        })))
     }
 
     fn stop(&self, camera: &str) {

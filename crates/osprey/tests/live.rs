@@ -119,8 +119,9 @@ fn live_websocket_order_tracks_and_a_slow_viewer() {
     std::fs::write(
         &toml,
         format!(
-            "[models]\nmodel = \"{}\"\n\n[[cameras]]\nid = \"walk\"\nurl = \"{}\"\nloop = true\nrealtime = false\ndetect_fps = 2\n",
+            "[models]\nmodel = \"{}\"\n\n[store]\nevents_db = \"{}\"\n\n[[cameras]]\nid = \"walk\"\nurl = \"{}\"\nloop = true\nrealtime = false\ndetect_fps = 2\n",
             shared.join("models/yolo11n-320.onnx").display(),
+            dir.join("events.sqlite").display(),
             shared.join("video/pedestrians.mp4").display(),
         ),
     )
