@@ -45,10 +45,7 @@ async fn clip(
             "recording is not configured on this server".into(),
         ));
     }
-    let store = state
-        .events
-        .clone()
-        .ok_or_else(|| ApiError::Unavailable("the event store is not enabled".into()))?;
+    let store = event_store(&state)?;
     let key = id.clone();
     let event = tokio::task::spawn_blocking(move || store.get(&key))
         .await
@@ -104,11 +101,7 @@ async fn events(
         limit,
         id: None,
     };
-    let Some(store) = state.events.clone() else {
-        return Err(ApiError::Unavailable(
-            "the event store is not enabled".into(),
-        ));
-    };
+    let store = event_store(&state)?;
     let rows = tokio::task::spawn_blocking(move || {
         let rows = store.query(&query)?;
         Ok::<_, osprey_store::StoreError>(rows.iter().map(|r| row(&store, r)).collect::<Vec<_>>())
@@ -146,10 +139,7 @@ async fn snapshot(
         Some("1" | "true") => SnapshotKind::Crop,
         Some(v) => return Err(ApiError::BadRequest(format!("crop={v:?}: use 1 or 0"))),
     };
-    let store = state
-        .events
-        .clone()
-        .ok_or_else(|| ApiError::Unavailable("the event store is not enabled".into()))?;
+    let store = event_store(&state)?;
     // An id that cannot be a file name is no event's.
     if !is_safe_name(&id) {
         return Err(ApiError::NotFound(format!("no event {id:?}")));
@@ -187,4 +177,12 @@ fn read_snapshot(store: &EventStore, id: &str, kind: SnapshotKind) -> Result<Vec
             )))
         }
     }
+}
+
+/// The event store, or 503 when it is not enabled.
+fn event_store(state: &AppState) -> Result<EventStore, ApiError> {
+    state
+        .events
+        .clone()
+        .ok_or_else(|| ApiError::Unavailable("the event store is not enabled".into()))
 }

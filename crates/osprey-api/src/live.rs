@@ -157,9 +157,7 @@ impl Viewer {
         match msg {
             LiveMessage::Init(init) => {
                 socket.send(Message::Text(init_json(init).into())).await?;
-                socket
-                    .send(Message::Binary(init.data.clone().into()))
-                    .await?;
+                socket.send(Message::Binary(init.data.clone())).await?;
                 self.has_init = true;
                 self.need_key = true;
             }
@@ -190,7 +188,7 @@ impl Viewer {
             let text = json!({ "type": "time", "decode_90k": f.decode_90k, "wall_ms": f.wall_ms });
             socket.send(Message::Text(text.to_string().into())).await?;
         }
-        socket.send(Message::Binary(f.data.clone().into())).await
+        socket.send(Message::Binary(f.data.clone())).await
     }
 
     async fn tracks(

@@ -45,8 +45,8 @@ pub struct LiveInit {
     pub width: u16,
     /// Picture height.
     pub height: u16,
-    /// The init segment bytes.
-    pub data: Vec<u8>,
+    /// The init segment bytes (shared by every viewer).
+    pub data: bytes::Bytes,
 }
 
 impl LiveInit {
@@ -59,8 +59,8 @@ impl LiveInit {
 /// One frame as a `moof` + `mdat` fragment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveFragment {
-    /// `moof` + `mdat`.
-    pub data: Vec<u8>,
+    /// `moof` + `mdat` (shared by every viewer).
+    pub data: bytes::Bytes,
     /// Whether the frame is a keyframe (a viewer may start here).
     pub keyframe: bool,
     /// The fragment's decode time (90 kHz, continuous over the hub's life).
@@ -184,7 +184,7 @@ impl LiveMuxer {
                 Ok(p) => {
                     let init = Arc::new(LiveInit {
                         codec,
-                        data: init_segment(&p.sample_entry, p.width, p.height, None),
+                        data: init_segment(&p.sample_entry, p.width, p.height, None).into(),
                         codec_string: p.codec_string,
                         width: p.width,
                         height: p.height,
@@ -228,7 +228,7 @@ impl LiveMuxer {
         let mut data = fragment_header(self.sequence, self.next_decode, &meta);
         data.extend_from_slice(&p.sample);
         out.push(LiveMessage::Fragment(Arc::new(LiveFragment {
-            data,
+            data: data.into(),
             keyframe: p.sync,
             decode_90k: self.next_decode,
             duration_90k: duration,
