@@ -11,7 +11,7 @@ MODEL ?= $(firstword $(wildcard models/yolo11n-320.onnx) $(wildcard $(SHARED)/mo
 ORT_LIB := runtime/onnxruntime/lib/libonnxruntime.so
 OV_STAMP := runtime/openvino/VERSION
 
-.PHONY: all provision system-deps test-deps build run detect test lint bench clean ui ui-check ui-test
+.PHONY: all provision system-deps test-deps build run detect test lint bench clean ui ui-check ui-test compat fuzz-auth
 
 all: build
 
@@ -60,6 +60,18 @@ lint: system-deps
 
 test: system-deps test-deps provision lint
 	$(CARGO) test --release --locked --workspace
+	$(MAKE) compat
+
+## Real third-party DeepStack clients against the release binary (docs/security.md): Home
+## Assistant's deepstack-python from PyPI, and Frigate's own detector plugin when FRIGATE_SRC
+## names a Frigate checkout (skipped loudly otherwise).
+compat:
+	OSPREY_BIN=$(abspath target/release/osprey) ORT_DYLIB_PATH=$(abspath $(ORT_LIB)) tests-compat/run.sh
+
+## Coverage-guided fuzzing of the auth parsers, RUNS (1000000) runs each (nightly or
+## RUSTC_BOOTSTRAP; installs cargo-fuzz). `make test` runs the deterministic mutation slice.
+fuzz-auth:
+	benches/fuzz-auth.sh
 
 bench: build test-deps
 	benches/run.sh

@@ -1,17 +1,21 @@
 // End-to-end tests of the web UI: headless Debian Chromium driven by playwright-core against the
 // real `osprey serve` with the pedestrian video as a looping file camera. Prints what it measured
 // (asset sizes, first page usable time), saves screenshots of every page (desktop and 390 px) to
-// target/ui-screenshots/, and ends with "N passed, N failed".
+// target/ui-screenshots/, and ends with "N passed, N failed". The main server runs with
+// `--auth off`; a second one has `--api-key`; a third has users (made with `osprey users add`)
+// and cookie sessions: login, roles, logout, CSRF and API keys made on the Users page.
 //
 // Environment: OSPREY_BIN (default: $CARGO_TARGET_DIR/release/osprey, else target/release/osprey),
 // OSPREY_SHARED (default ../shared), ORT_DYLIB_PATH (default runtime/onnxruntime/lib/
 // libonnxruntime.so), CHROMIUM (default /usr/bin/chromium), SCREENSHOTS (default
-// target/ui-screenshots).
+// target/ui-screenshots), UI_TESTS (a regular expression: only the tests whose names match run;
+// the servers still start).
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +41,9 @@ for (const [what, p] of [['osprey binary (OSPREY_BIN)', BIN], ['chromium (CHROMI
 mkdirSync(SHOTS, { recursive: true });
 
 const results = [];
+const ONLY = process.env.UI_TESTS ? new RegExp(process.env.UI_TESTS) : null;
 async function test(name, fn) {
+  if (ONLY && !ONLY.test(name)) return;
   const t0 = Date.now();
   try {
     await fn();
@@ -67,11 +73,12 @@ async function startServer(name, extraArgs, config) {
   const child = spawn(BIN, args, { env: { ...process.env, ORT_DYLIB_PATH: ORT }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d) => log.push(d));
   child.stderr.on('data', (d) => log.push(d));
-  const base = `http://127.0.0.1:${port}`;
+  const tls = extraArgs.includes('--tls-self-signed');
+  const base = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const deadline = Date.now() + 60000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`osprey exited ${child.exitCode}: ${Buffer.concat(log).toString().slice(-2000)}`);
-    try { if ((await fetch(base + '/readyz')).ok) break; } catch { /* not up yet */ }
+    try { if (tls ? (await httpsStatus(base + '/readyz')) === 200 : (await fetch(base + '/readyz')).ok) break; } catch { /* not up yet */ }
     if (Date.now() > deadline) throw new Error('osprey did not become ready in 60 s');
     await sleep(200);
   }
@@ -82,6 +89,13 @@ async function startServer(name, extraArgs, config) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The status of an HTTPS GET to a server with a self-signed certificate. */
+function httpsStatus(url) {
+  return new Promise((res, rej) => {
+    httpsRequest(url, { rejectUnauthorized: false }, (r) => { r.resume(); r.on('end', () => res(r.statusCode)); }).on('error', rej).end();
+  });
 }
 
 /** A raw GET (no automatic decompression): status, headers, body length. */
@@ -95,10 +109,11 @@ function rawGet(url, headers = {}) {
 
 const DESKTOP = { width: 1280, height: 860 };
 const PHONE = { width: 390, height: 844 };
-async function shots(browser, base, page, hash, name, ready, storage) {
+async function shots(browser, base, page, hash, name, ready, storage, cookies) {
   for (const [vp, tag] of [[DESKTOP, 'desktop'], [PHONE, '390']]) {
     const ctx = await browser.newContext({ viewport: vp, deviceScaleFactor: 1 });
     if (storage) await ctx.addInitScript(storage);
+    if (cookies) await ctx.addCookies(cookies);
     const p = await ctx.newPage();
     await p.goto(`${base}/ui/${hash}`);
     if (ready) await ready(p);
@@ -109,6 +124,50 @@ async function shots(browser, base, page, hash, name, ready, storage) {
     if (tag === '390') assert(overflow <= 1, `${name} scrolls sideways at 390 px (${overflow} px too wide)`);
   }
 }
+
+/** `osprey users add NAME --role ROLE --password-stdin --auth-db DB`, the password on stdin. */
+function addUser(db, name, role, password) {
+  return new Promise((res, rej) => {
+    const child = spawn(BIN, ['users', 'add', name, '--role', role, '--password-stdin', '--auth-db', db],
+      { env: { ...process.env, ORT_DYLIB_PATH: ORT }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    child.on('error', rej);
+    child.on('exit', (code) => (code === 0 ? res(out) : rej(new Error(`osprey users add ${name} exited ${code}: ${out.slice(-1000)}`))));
+    child.stdin.end(password + '\n');
+  });
+}
+
+/** Logs in from Node: the session cookie's value, its Set-Cookie header and the CSRF token. */
+async function loginFromNode(base, username, password) {
+  const r = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  const text = await r.text();
+  assert(r.status === 200, `login as ${username}: ${r.status} ${text}`);
+  const setCookie = r.headers.get('set-cookie') || '';
+  const m = /osprey_session=([^;]*)/.exec(setCookie);
+  assert(m && m[1], `login as ${username}: no osprey_session cookie in ${JSON.stringify(setCookie)}`);
+  return { value: m[1], setCookie, body: JSON.parse(text) };
+}
+
+/** Fills the login card and submits it. */
+async function uiLogin(page, username, password) {
+  await page.waitForSelector('[data-testid=login]');
+  await page.getByLabel('User name').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+}
+
+/** The page's nav link texts. */
+const navLinks = (page) => page.$$eval('nav[aria-label=Pages] a', (as) => as.map((a) => a.textContent.trim()));
+
+/** GET `path` from the page (its cookie, no headers of the UI's own): [status, body]. */
+const pageFetch = (page, path, init) => page.evaluate(async ([path, init]) => {
+  const r = await fetch(path, init || {});
+  const t = await r.text();
+  let b = t; try { b = JSON.parse(t); } catch { /* not JSON */ }
+  return [r.status, b];
+}, [path, init || null]);
 
 const W = 480, H = 360; // pedestrians.mp4
 const LINE_A = [[366, 288], [330, 108]];
@@ -149,8 +208,12 @@ async function main() {
   // The RTSP camera at 2 detections a second, so the two cameras fit a 2-core machine; it is
   // recorded (docs/recording.md).
   if (rtsp) cfg += `\n[[cameras]]\nid = "rtsp"\nurl = "${rtsp.url}"\ndetect_fps = 2\nrecord = "continuous"\n`;
-  const srv = await startServer('main', [], cfg);
+  const srv = await startServer('main', ['--auth', 'off'], cfg);
   const { base } = srv;
+  const dist = join(root, 'ui/dist/index.html');
+  if (existsSync(dist) && (await (await fetch(`${base}/ui/`)).text()) !== readFileSync(dist, 'utf8')) {
+    console.log('*** the binary serves another UI than ui/dist/ holds (it embeds ui/dist at build time): rebuild it to test the current UI');
+  }
   let savedAt = null;
   try {
     await test('assets: hashed names cached a year, index.html no-cache, ETag/304, gzip; JS+CSS <= 150 KB gzipped', async () => {
@@ -201,6 +264,7 @@ async function main() {
       await page.goto(`${base}/`); // a browser asking for / is sent to /ui/
       assert(page.url().endsWith('/ui/'), `landed on ${page.url()}`);
       await page.waitForSelector('tr[data-camera="walk"]');
+      assert(!(await page.$('[data-testid=who]')) && !(await page.$('[data-testid=login]')), 'with --auth off the page shows a user or the login card');
       const usable = await page.waitForFunction(() => window.__usable).then((h) => h.jsonValue());
       console.log(`     first page usable (navigation start -> camera list rendered): ${usable.toFixed(0)} ms`);
       assert(usable < 1000, `first page usable after ${usable} ms`);
@@ -420,14 +484,15 @@ async function main() {
     if (rtsp) rtsp.stop();
   }
 
-  // API key: a second server, no camera.
-  const keyed = await startServer('key', ['--api-key', 'sesame'], '');
+  // API key: a second server, no camera, no users.
+  const keyed = await startServer('key', ['--auth', 'off', '--api-key', 'sesame'], '');
   try {
-    await test('with --api-key the UI asks for the key, says when it is wrong, then works', async () => {
+    await test('with --api-key the login card takes the key, says when it is wrong, then works', async () => {
       const ctx = await browser.newContext({ viewport: DESKTOP });
       const page = await ctx.newPage();
       await page.goto(`${keyed.base}/ui/`);
-      await page.waitForSelector('text=This server needs an API key');
+      await page.waitForSelector('[data-testid=login]');
+      await page.getByRole('button', { name: 'Use an API key instead' }).click();
       await page.screenshot({ path: join(SHOTS, 'apikey-desktop.png') });
       await page.getByLabel('API key', { exact: true }).fill('wrong');
       await page.getByRole('button', { name: 'Use this key' }).click();
@@ -448,6 +513,247 @@ async function main() {
     });
   } finally {
     await keyed.stop();
+  }
+
+  // Users, roles and sessions: a third server with an auth database made by `osprey users add`.
+  const authDir = mkdtempSync(join(tmpdir(), 'osprey-ui-authdb-'));
+  const db = join(authDir, 'auth.sqlite');
+  const PW = { admin: 'correct horse battery', viewer: 'viewer pass 123' };
+  let authed = null;
+  try {
+    await addUser(db, 'admin', 'admin', PW.admin);
+    await addUser(db, 'viewer', 'viewer', PW.viewer);
+    authed = await startServer('auth', ['--auth-db', db], `[[cameras]]\nid = "walk"\nurl = "${VIDEO}"\nloop = true\ndetect_fps = 2\n`);
+    const A = authed.base;
+
+    await test('auth: /ui/ shows the login page; a wrong password is refused; admin logs in, sees the Users page and changes users', async () => {
+      const me0 = await fetch(`${A}/api/auth/me`);
+      const me0b = await me0.json();
+      assert(me0.status === 401 && me0b.auth === true, `/api/auth/me without credentials: ${me0.status} ${JSON.stringify(me0b)}`);
+      const ctx = await browser.newContext({ viewport: DESKTOP });
+      const page = await ctx.newPage();
+      page.on('dialog', (d) => d.accept());
+      await page.goto(`${A}/ui/`);
+      await page.waitForSelector('[data-testid=login]');
+      assert(!(await page.$('nav[aria-label=Pages]')), 'the nav shows before login');
+      await uiLogin(page, 'admin', 'not the password');
+      const err = await page.waitForSelector('[data-testid=login-error]').then((e) => e.textContent());
+      assert(/wrong user name or password/i.test(err), `wrong password: ${err}`);
+      await page.screenshot({ path: join(SHOTS, 'login-wrong-desktop.png') });
+      await uiLogin(page, 'admin', PW.admin);
+      await page.waitForSelector('[data-testid=who]');
+      eq([await page.textContent('[data-testid=who]'), await page.textContent('[data-testid=role]')], ['admin', 'admin'], 'header user and role');
+      eq(await navLinks(page), ['Overview', 'Camera', 'Setup', 'Analytics', 'Recordings', 'Detect', 'Users'], 'admin nav');
+      await page.waitForSelector('tr[data-camera="walk"]'); // the Overview, signed in
+      // The session cookie: HttpOnly, SameSite=Strict, Path=/.
+      const c = (await ctx.cookies()).find((x) => x.name === 'osprey_session');
+      assert(c && c.httpOnly && c.sameSite === 'Strict' && c.path === '/', `session cookie ${JSON.stringify(c)}`);
+      assert(!(await page.evaluate(() => document.cookie.includes('osprey_session'))), 'the session cookie is readable from JS');
+      await page.getByRole('link', { name: 'Users', exact: true }).click();
+      await page.waitForSelector('tr[data-user="admin"]');
+      await page.waitForSelector('tr[data-user="viewer"]');
+      // Add, change the role of, reset the password of and remove a user, through the UI (CSRF token sent).
+      await page.getByLabel('User name', { exact: true }).fill('carol');
+      await page.getByLabel('Password', { exact: true }).fill('carol password 1');
+      await page.locator('form[aria-label="Add a user"] select').selectOption('operator');
+      await page.getByRole('button', { name: 'Add user' }).click();
+      await page.waitForSelector('tr[data-user="carol"]');
+      eq(await page.locator('tr[data-user="carol"] select').inputValue(), 'operator', 'carol role');
+      await page.getByLabel('Role of carol').selectOption('viewer');
+      await page.waitForSelector('text=carol is now viewer.');
+      await page.getByRole('button', { name: 'Reset the password of carol' }).click();
+      await page.getByLabel('New password for carol').fill('carol password 2');
+      await page.getByRole('button', { name: 'Set password' }).click();
+      await page.waitForSelector('text=Set a new password for carol.');
+      const carol = await loginFromNode(A, 'carol', 'carol password 2');
+      eq(carol.body.role, 'viewer', 'carol logs in with the new password and role');
+      await page.getByRole('button', { name: 'Remove user carol' }).click();
+      await page.waitForSelector('tr[data-user="carol"]', { state: 'detached' });
+      const gone = await fetch(`${A}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'carol', password: 'carol password 2' }) });
+      eq(gone.status, 401, 'a removed user cannot log in');
+      // A write with the cookie but no CSRF token is refused; the audit log shows the requests.
+      const [st, body] = await pageFetch(page, '/api/users', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'mallory', password: 'mallory password', role: 'admin' }) });
+      assert(st === 403 && /CSRF/i.test(body.error), `POST /api/users without X-CSRF-Token: ${st} ${JSON.stringify(body)}`);
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      await page.waitForSelector('table[data-testid=audit] tbody tr');
+      const bad = await page.$('.banner.error');
+      assert(!bad, `error on the Users page: ${bad && await bad.textContent()}`);
+      // A reload keeps the session.
+      await page.reload();
+      await page.waitForSelector('tr[data-user="admin"]');
+      await ctx.close();
+    });
+
+    await test('auth: a viewer sees no Setup link or setup controls, and a forced write gets 403', async () => {
+      const ctx = await browser.newContext({ viewport: DESKTOP });
+      const page = await ctx.newPage();
+      await page.goto(`${A}/ui/#/camera/walk`);
+      await uiLogin(page, 'viewer', PW.viewer);
+      await page.waitForSelector('[data-testid=who]');
+      eq(await page.textContent('[data-testid=role]'), 'viewer', 'role badge');
+      assert(page.url().endsWith('#/camera/walk'), `after login: ${page.url()}`);
+      eq(await navLinks(page), ['Overview', 'Camera', 'Analytics', 'Recordings', 'Detect'], 'viewer nav');
+      await page.waitForSelector('h1:has-text("Camera")');
+      eq(await page.getByRole('link', { name: 'Draw lines and regions' }).count(), 0, 'setup link on the Camera page');
+      // The live video's WebSocket and the images authenticate with the cookie.
+      const t = await page.waitForFunction(() => {
+        const v = document.querySelector('video[data-testid=live-video]');
+        if (!v) return document.querySelector('img[data-testid=live]')?.naturalWidth > 0 ? 'img' : false;
+        if (v.error) return `error ${v.error.code}`;
+        return v.currentTime > 0 ? v.currentTime : false;
+      }, null, { timeout: 20000 }).then((h) => h.jsonValue());
+      assert(typeof t === 'number' || t === 'img', `the live view did not play: ${t}`);
+      console.log(`     viewer: live ${typeof t === 'number' ? 'video over the WebSocket' : 'MJPEG'} with the session cookie`);
+      await page.goto(`${A}/ui/#/analytics/walk`);
+      await page.waitForSelector('#rules-h');
+      await page.waitForFunction(() => !document.querySelector('#rules-h').parentElement.textContent.includes('Loading'));
+      eq(await page.getByRole('button', { name: 'Save rule' }).count(), 0, 'Save rule for a viewer');
+      await page.goto(`${A}/ui/#/setup/walk`);
+      await page.waitForSelector('[data-testid=forbidden]');
+      assert(!(await page.$('svg[data-testid=draw]')), 'the drawing area shows for a viewer');
+      eq(await page.getByRole('button', { name: /Save tripwire|Add camera|Remove/ }).count(), 0, 'setup buttons for a viewer');
+      await page.goto(`${A}/ui/#/users`);
+      await page.waitForSelector('[data-testid=forbidden]');
+      const [st, body] = await page.evaluate(async () => {
+        const csrf = (await (await fetch('/api/auth/me')).json()).csrf;
+        const r = await fetch('/emdx/api/v2/config/tripwire', { method: 'POST', headers: { 'X-CSRF-Token': csrf, 'Content-Type': 'application/json' }, body: '{}' });
+        return [r.status, await r.json().catch(() => null)];
+      });
+      assert(st === 403 && /^role viewer/.test(body?.error), `a viewer's forced write: ${st} ${JSON.stringify(body)}`);
+      await ctx.close();
+    });
+
+    await test('auth: logout ends the session (me 401, reload shows the login page, the old cookie is refused)', async () => {
+      const ctx = await browser.newContext({ viewport: DESKTOP });
+      const page = await ctx.newPage();
+      await page.goto(`${A}/ui/`);
+      await uiLogin(page, 'admin', PW.admin);
+      await page.waitForSelector('[data-testid=who]');
+      const old = (await ctx.cookies()).find((x) => x.name === 'osprey_session').value;
+      const before = await fetch(`${A}/api/auth/me`, { headers: { cookie: `osprey_session=${old}` } });
+      eq(before.status, 200, 'the cookie works from Node before logout');
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await page.waitForSelector('[data-testid=login]');
+      eq((await pageFetch(page, '/api/auth/me'))[0], 401, '/api/auth/me after logout');
+      await page.reload();
+      await page.waitForSelector('[data-testid=login]');
+      assert(!(await page.$('[data-testid=who]')), 'a user shows after logout');
+      const after = await fetch(`${A}/api/auth/me`, { headers: { cookie: `osprey_session=${old}` } });
+      eq(after.status, 401, 'the old session cookie after logout');
+      const cams = await fetch(`${A}/api/cameras`, { headers: { cookie: `osprey_session=${old}` } });
+      eq(cams.status, 401, 'GET /api/cameras with the old cookie');
+      await ctx.close();
+    });
+
+    await test('auth: an API key made on the Users page is shown once and works with X-API-Key; revoked, it does not', async () => {
+      const ctx = await browser.newContext({ viewport: DESKTOP });
+      await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: A });
+      const page = await ctx.newPage();
+      page.on('dialog', (d) => d.accept());
+      await page.goto(`${A}/ui/#/users`);
+      await uiLogin(page, 'admin', PW.admin);
+      await page.waitForSelector('h1:has-text("Users")');
+      await page.getByLabel('Key name').fill('ci');
+      await page.getByLabel('Key role').selectOption('viewer');
+      await page.getByLabel('Expires after (days, empty: never)').fill('30');
+      await page.getByRole('button', { name: 'Create key' }).click();
+      const dlg = page.locator('dialog[data-testid=new-key]');
+      await dlg.waitFor();
+      assert(/you will not see it again/i.test(await dlg.textContent()), 'the show-once warning');
+      const key = await page.locator('[data-testid=new-key-value]').inputValue();
+      assert(/^osk_/.test(key), `the key shown: ${key}`);
+      await dlg.getByRole('button', { name: 'Copy' }).click();
+      await dlg.locator('[role=status]').waitFor();
+      const clip = await page.evaluate(() => navigator.clipboard.readText().catch(() => null));
+      assert(clip === null || clip === key, 'the clipboard holds another text');
+      await page.screenshot({ path: join(SHOTS, 'users-newkey-desktop.png') });
+      await dlg.getByRole('button', { name: 'Done' }).click();
+      await dlg.waitFor({ state: 'hidden' });
+      assert(!(await page.content()).includes(key), 'the key is still in the page after Done');
+      const row = page.locator('table[data-testid=keys] tbody tr', { hasText: 'ci' });
+      await row.waitFor();
+      // The key from Node: reads work, the role is the key's, and writes need no CSRF token (403 is the role).
+      const H = { 'X-API-Key': key };
+      const cams = await fetch(`${A}/api/cameras`, { headers: H });
+      eq(cams.status, 200, 'GET /api/cameras with the new key');
+      const who = await (await fetch(`${A}/api/auth/me`, { headers: H })).json();
+      eq([who.kind, who.role], ['key', 'viewer'], '/api/auth/me with the key');
+      const w = await fetch(`${A}/emdx/api/v2/config/tripwire`, { method: 'POST', headers: { ...H, 'Content-Type': 'application/json' }, body: '{}' });
+      const wb = await w.json();
+      assert(w.status === 403 && !/CSRF/i.test(wb.error), `a write with a viewer key: ${w.status} ${JSON.stringify(wb)}`);
+      await shots(browser, A, null, '#/users', 'users', (p) => p.waitForSelector('table[data-testid=audit] tbody tr'), null, await ctx.cookies());
+      await row.getByRole('button', { name: /^Revoke/ }).click();
+      await row.waitFor({ state: 'detached' });
+      eq((await fetch(`${A}/api/cameras`, { headers: H })).status, 401, 'GET /api/cameras with the revoked key');
+      await ctx.close();
+    });
+
+    await test('auth: screenshots of the login page (desktop and 390 px)', async () => {
+      await shots(browser, A, null, '', 'login', (p) => p.waitForSelector('[data-testid=login]'));
+    });
+
+    // Last: it locks 127.0.0.1 out of this server.
+    await test('auth: after repeated wrong passwords the login card says how long to wait (429, Retry-After)', async () => {
+      const ctx = await browser.newContext({ viewport: DESKTOP });
+      const page = await ctx.newPage();
+      await page.goto(`${A}/ui/`);
+      let text = '';
+      for (let i = 0; i < 8; i++) {
+        await page.getByLabel('User name').fill('admin');
+        await page.getByLabel('Password', { exact: true }).fill(`wrong ${i}`);
+        const [resp] = await Promise.all([
+          page.waitForResponse((r) => r.url().endsWith('/api/auth/login')),
+          page.getByRole('button', { name: 'Log in', exact: true }).click(),
+        ]);
+        await page.waitForFunction(() => document.querySelector('[data-testid=login-error]') && !document.querySelector('.login button[type=submit]').textContent.includes('…'));
+        text = await page.textContent('[data-testid=login-error]');
+        if (resp.status() === 429) break;
+        assert(resp.status() === 401, `wrong password ${i}: ${resp.status()}`);
+      }
+      assert(/Too many failed logins from this address\. Try again in \d+ s\./.test(text), `login card: ${text}`);
+      assert(await page.getByRole('button', { name: 'Log in', exact: true }).isDisabled(), 'Log in is enabled while locked out');
+      await page.screenshot({ path: join(SHOTS, 'login-locked-desktop.png') });
+      const r = await fetch(`${A}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: PW.admin }) });
+      const b = await r.json();
+      assert(r.status === 429 && Number(r.headers.get('retry-after')) > 0 && b.retry_after_s > 0, `login while locked out: ${r.status} Retry-After ${r.headers.get('retry-after')} ${JSON.stringify(b)}`);
+      console.log(`     lock-out: "${text}"; the API says ${r.headers.get('retry-after')} s`);
+      await ctx.close();
+    });
+  } finally {
+    if (authed) await authed.stop();
+  }
+
+  // HTTPS (a self-signed certificate): the page over HTTP/2, the login cookie marked Secure, and
+  // the live view's WebSocket (wss) playing with that cookie.
+  let secure = null;
+  try {
+    secure = await startServer('tls', ['--auth-db', db, '--tls-self-signed'], `[[cameras]]\nid = "walk"\nurl = "${VIDEO}"\nloop = true\ndetect_fps = 2\n`);
+    const S = secure.base;
+    await test('tls: over HTTPS the UI loads by HTTP/2, the session cookie is Secure, and the live video plays over wss', async () => {
+      const ctx = await browser.newContext({ viewport: DESKTOP, ignoreHTTPSErrors: true });
+      const page = await ctx.newPage();
+      await page.goto(`${S}/ui/#/camera/walk`);
+      await page.fill('#login-user', 'viewer');
+      await page.fill('#login-pw', PW.viewer);
+      await page.getByRole('button', { name: 'Log in', exact: true }).click();
+      await page.waitForSelector('h1:has-text("Camera")');
+      const proto = await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol);
+      eq(proto, 'h2', 'the page\'s protocol');
+      const cookie = (await ctx.cookies()).find((c) => c.name === 'osprey_session');
+      assert(cookie && cookie.secure && cookie.httpOnly && cookie.sameSite === 'Strict', `cookie ${JSON.stringify(cookie)}`);
+      const t = await page.waitForFunction(() => {
+        const v = document.querySelector('video[data-testid=live-video]');
+        if (!v) return false;
+        if (v.error) return `error ${v.error.code}`;
+        return v.currentTime > 0.5 ? v.currentTime : false;
+      }, null, { timeout: 30000 }).then((h) => h.jsonValue());
+      assert(typeof t === 'number', `the live video did not play over wss: ${t}`);
+      console.log(`     https: page over ${proto}, Secure cookie, live video at ${t.toFixed(1)} s over wss`);
+      await ctx.close();
+    });
+  } finally {
+    if (secure) await secure.stop();
+    rmSync(authDir, { recursive: true, force: true });
     await browser.close();
   }
 }

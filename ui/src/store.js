@@ -1,6 +1,6 @@
 // Shared state: the camera list, polled while the page is open; the hash route.
 import { signal, effect } from '@preact/signals';
-import { api, epoch, auth } from './api.js';
+import { api, epoch, auth, me } from './api.js';
 
 export const cameras = signal(null); // null until loaded
 export const camerasError = signal(null);
@@ -24,9 +24,9 @@ export async function refreshCameras() {
   }
 }
 effect(() => {
-  epoch.value; // refetch when the key changes
-  if (auth.peek() !== 'ok') return;
+  epoch.value; // refetch when who is signed in changes
   clearInterval(timer);
+  if (auth.peek() !== 'ok' || !me.peek()?.can?.view) return;
   refreshCameras();
   timer = setInterval(refreshCameras, 2000);
 });

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -18,7 +18,6 @@ use osprey_schema::CameraStatus;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::vision::auth;
 
 /// The camera routes.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -36,23 +35,12 @@ fn find(state: &AppState, id: &str) -> Result<Arc<Camera>, ApiError> {
         .ok_or_else(|| ApiError::from(CameraError::NotFound(id.to_string())))
 }
 
-async fn list(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    auth(&state, &headers, &q)?;
+async fn list(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let cams: Vec<CameraStatus> = state.cameras.list().iter().map(|c| c.status()).collect();
     Ok(Json(json!({ "cameras": cams })))
 }
 
-async fn add(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    auth(&state, &headers, &q)?;
+async fn add(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
     let spec: CameraSpec = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid camera JSON: {e}")))?;
     let cam = state.cameras.add(spec)?;
@@ -62,10 +50,7 @@ async fn add(
 async fn one(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<CameraStatus>, ApiError> {
-    auth(&state, &headers, &q)?;
     let cam = find(&state, &id)?;
     Ok(Json(cam.status()))
 }
@@ -73,10 +58,9 @@ async fn one(
 async fn remove(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    principal: Option<axum::Extension<osprey_auth::Principal>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<CameraStatus>, ApiError> {
-    auth(&state, &headers, &q)?;
     let purge = match q.get("purge").map(String::as_str) {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
@@ -86,13 +70,30 @@ async fn remove(
             )))
         }
     };
+    // Removing a camera is an operator's job; deleting its recordings and events an admin's.
+    let role = principal.map(|p| p.0.role);
+    if purge && role != Some(osprey_auth::Role::Admin) {
+        return Err(ApiError::Forbidden(
+            "purge=true deletes recordings: only an admin may".into(),
+        ));
+    }
     let cams = Arc::clone(&state.cameras);
     let library = state.recordings.clone();
+    let events = state.events.clone();
     let last = tokio::task::spawn_blocking(move || {
         let last = cams.remove(&id)?;
-        // The camera's video stays (and ages out under the retention rules) unless purged.
-        if let (true, Some(lib)) = (purge, library) {
-            purge_recordings(&lib, &id);
+        // The camera's video, events and snapshots stay (and age out under the retention
+        // rules) unless purged.
+        if purge {
+            if let Some(lib) = library {
+                purge_recordings(&lib, &id);
+            }
+            if let Some(store) = events {
+                match store.purge_camera(&id) {
+                    Ok((rows, files)) => tracing::info!(camera = %id, events = rows, snapshots = files, "camera's events purged"),
+                    Err(e) => tracing::warn!(camera = %id, error = %e, "cannot purge the camera's events"),
+                }
+            }
         }
         Ok::<_, CameraError>(last)
     })
@@ -137,10 +138,7 @@ fn jpeg_response(jpg: Bytes) -> Response {
 async fn snapshot(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    auth(&state, &headers, &q)?;
     let cam = find(&state, &id)?;
     let snap = tokio::task::spawn_blocking(move || cam.snapshot())
         .await
@@ -158,10 +156,7 @@ const BOUNDARY: &str = "ospreyframe";
 async fn stream(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    auth(&state, &headers, &q)?;
     let cam = find(&state, &id)?;
     let mut frames = cam.subscribe();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);

@@ -41,6 +41,20 @@ pub enum ApiError {
     /// Missing or wrong API key.
     #[error("{0}")]
     Unauthorized(String),
+    /// Signed in, but the role (or the address) does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Locked out, or a key's rate exceeded.
+    #[error("{message}")]
+    TooManyRequests {
+        /// The sentence.
+        message: String,
+        /// Seconds until a retry can work.
+        retry_after_s: u64,
+    },
+    /// A bug or a failing database.
+    #[error("{0}")]
+    Internal(String),
     /// Unknown model, camera or route.
     #[error("{0}")]
     NotFound(String),
@@ -89,11 +103,33 @@ impl ApiError {
             ApiError::Header { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Detection { .. } => StatusCode::OK,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Busy(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// The message of an error response, for the audit log.
+#[derive(Debug, Clone)]
+pub struct ErrorMessage(pub String);
+
+impl From<osprey_auth::AuthError> for ApiError {
+    fn from(e: osprey_auth::AuthError) -> Self {
+        use osprey_auth::AuthError as A;
+        match e {
+            A::Invalid(_) => ApiError::BadRequest(e.to_string()),
+            A::NotFound(_) => ApiError::NotFound(e.to_string()),
+            A::Exists(_) => ApiError::Conflict(e.to_string()),
+            A::Db { .. } | A::NewerSchema { .. } | A::Crypto(_) => {
+                tracing::error!(error = %e, "auth store failure");
+                ApiError::Internal("the auth database failed (see the server log)".into())
+            }
         }
     }
 }
@@ -130,6 +166,13 @@ impl IntoResponse for ApiError {
                 "error": message,
                 "code": code.as_u16(),
             }),
+            ApiError::TooManyRequests { retry_after_s, .. } => json!({
+                "success": false, "error": message, "code": 429, "predictions": [],
+                "retry_after_s": retry_after_s,
+            }),
+            ApiError::Unauthorized(_) => json!({
+                "success": false, "error": message, "code": 401, "predictions": [], "auth": true,
+            }),
             _ => {
                 json!({ "success": false, "error": message, "code": status.as_u16(), "predictions": [] })
             }
@@ -148,6 +191,11 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if let ApiError::TooManyRequests { retry_after_s, .. } = &self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+        }
+        resp.extensions_mut().insert(ErrorMessage(message));
         resp
     }
 }

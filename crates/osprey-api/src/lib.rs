@@ -9,20 +9,25 @@
 //! ```
 #![forbid(clippy::print_stdout, clippy::print_stderr)]
 
+mod accounts;
 mod cameras;
 pub mod decode_pool;
 pub mod deepstack;
 mod emdx;
 pub mod error;
 mod events;
+pub mod guard;
 mod influx;
 mod live;
 pub mod metrics;
 pub mod multipart;
+pub mod policy;
 mod recordings;
+pub mod security;
 mod serve;
 mod state;
 mod status;
+pub mod tls;
 mod ui;
 mod vision;
 
@@ -33,7 +38,8 @@ use axum::Router;
 
 pub use error::ApiError;
 pub use metrics::HttpMetrics;
-pub use serve::{serve, shutdown_signal};
+pub use security::{Peer, Security, SecurityConfig, TlsConfig};
+pub use serve::{serve, shutdown_signal, ListenMode, Listener};
 pub use state::{ApiConfig, AppState, Counters, Secret};
 
 /// The router; `serve` wraps it with connection handling.
@@ -56,8 +62,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(events::routes())
         .merge(recordings::routes(&state))
         .merge(emdx::routes())
+        .merge(accounts::routes())
         .fallback(status::not_found)
         .method_not_allowed_fallback(status::method_not_allowed)
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            guard::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             status::access_log,

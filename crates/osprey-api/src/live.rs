@@ -23,7 +23,6 @@ use std::sync::Arc;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -33,7 +32,6 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::vision::auth;
 
 /// The live-view route.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -43,11 +41,9 @@ pub fn routes() -> Router<Arc<AppState>> {
 async fn live(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    auth(&state, &headers, &q)?;
     let cam = state
         .cameras
         .get(&id)

@@ -8,21 +8,7 @@ use std::time::Instant;
 use osprey_infer::Models;
 use serde::Serialize;
 
-/// A secret that never appears in `Debug` or serialized output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"<redacted>\"")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<redacted>")
-    }
-}
+pub use crate::security::Secret;
 
 /// The `[api]` settings: listening, authentication, the DeepStack defaults and every limit on
 /// a request.
@@ -30,7 +16,8 @@ impl Serialize for Secret {
 pub struct ApiConfig {
     /// Addresses to listen on.
     pub listen: Vec<SocketAddr>,
-    /// API key required from clients when set.
+    /// `--api-key`: a key with the `admin` role that also opens the detection routes (earlier
+    /// releases' only protection).
     pub api_key: Option<Secret>,
     /// Default `min_confidence`.
     pub min_confidence: f32,
@@ -96,6 +83,8 @@ pub struct AppState {
     pub recordings: Option<Arc<osprey_record::Library>>,
     /// The cameras' live views (fMP4 fragments for `/api/cameras/{id}/live`).
     pub live: Arc<osprey_record::LiveHubs>,
+    /// Users, keys, sessions, address rules, the audit log.
+    pub security: crate::security::Security,
 }
 
 impl AppState {

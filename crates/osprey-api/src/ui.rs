@@ -37,14 +37,19 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 
 /// The status page, or the UI for a browser's `GET`.
 async fn root(state: State<Arc<AppState>>, method: Method, headers: HeaderMap) -> Response {
-    let browser = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
-    if method == Method::GET && browser && find("index.html").is_some() {
+    if method == Method::GET && wants_html(&headers) {
         return Redirect::to("/ui/").into_response();
     }
     status::status_page(state).await.into_response()
+}
+
+/// A browser asking for a page (and the UI is built in).
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+        && find("index.html").is_some()
 }
 
 async fn index(headers: HeaderMap) -> Result<Response, ApiError> {

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use osprey_detect::{DetectParams, Detection, Prepared};
@@ -20,6 +20,7 @@ use osprey_infer::{JobOutput, ModelHandle, SubmitError};
 
 use crate::deepstack::{to_predictions, DetectionResponse, Timing};
 use crate::error::ApiError;
+use crate::guard::DetectPending;
 use crate::influx::{emit_influx, Trace};
 use crate::multipart;
 use crate::state::{ApiConfig, AppState};
@@ -27,25 +28,29 @@ use crate::status::InferenceMs;
 
 pub(crate) async fn detect_default(
     State(state): State<Arc<AppState>>,
+    pending: Option<Extension<DetectPending>>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let model = state.models.default_name().to_string();
     let mut trace = Trace::default();
-    let result = detect(&state, &model, &q, &headers, body, &mut trace).await;
+    let pending = pending.map(|p| p.0);
+    let result = detect(&state, &model, (&q, pending), &headers, body, &mut trace).await;
     respond(result, &state, &model, &trace)
 }
 
 pub(crate) async fn detect_custom(
     State(state): State<Arc<AppState>>,
+    pending: Option<Extension<DetectPending>>,
     Path(model): Path<String>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let mut trace = Trace::default();
-    let result = detect(&state, &model, &q, &headers, body, &mut trace).await;
+    let pending = pending.map(|p| p.0);
+    let result = detect(&state, &model, (&q, pending), &headers, body, &mut trace).await;
     respond(result, &state, &model, &trace)
 }
 
@@ -120,48 +125,39 @@ fn min_confidence(raw: Option<&str>, default: f32) -> Result<f32, ApiError> {
     Ok(v.max(0.1))
 }
 
-fn check_api_key(
+/// The detection routes' last credential check: when the guard let a request through pending
+/// (no credential in its headers while the routes need one), the form's `api_key` field must
+/// hold a valid key (Frigate and Blue Iris send it there).
+fn check_form_key(
     state: &AppState,
-    headers: &HeaderMap,
+    pending: Option<DetectPending>,
     query: &HashMap<String, String>,
     form: Option<&multipart::Form<'_>>,
 ) -> Result<(), ApiError> {
-    let Some(expected) = &state.config.api_key else {
+    let Some(DetectPending { client }) = pending else {
         return Ok(());
     };
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").map(str::trim))
-        .or_else(|| {
-            headers
-                .get("x-api-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-        });
-    let given = param("api_key", query, form).or(from_header);
-    match given {
-        Some(k) if constant_time_eq(k.as_bytes(), expected.0.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized("the API key is not valid".into())),
-        None => Err(ApiError::Unauthorized(
+    let sec = &state.security;
+    let Some(key) = param("api_key", query, form) else {
+        return Err(ApiError::Unauthorized(
             "an API key is required (form field api_key, Authorization: Bearer, or X-API-Key)"
                 .into(),
-        )),
+        ));
+    };
+    if let Err(d) = sec.locked(client) {
+        let s = d.as_secs().max(1);
+        return Err(ApiError::TooManyRequests {
+            message: format!("too many failed sign-ins from this address; try again in {s} s"),
+            retry_after_s: s,
+        });
     }
-}
-
-/// Checks the API key of a non-detection route (cameras, events): query `api_key`,
-/// `Authorization: Bearer`, or `X-API-Key`.
-pub(crate) fn auth(
-    state: &AppState,
-    headers: &HeaderMap,
-    q: &HashMap<String, String>,
-) -> Result<(), ApiError> {
-    check_api_key(state, headers, q, None)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    match sec.key_principal(key) {
+        Some(_) => Ok(()),
+        None => {
+            sec.failure(client);
+            Err(ApiError::Unauthorized("the API key is not valid".into()))
+        }
+    }
 }
 
 /// Reads the body into one buffer (sized from Content-Length when given), at most `limit`
@@ -428,7 +424,7 @@ async fn infer(
 async fn detect(
     state: &Arc<AppState>,
     model_name: &str,
-    query: &HashMap<String, String>,
+    (query, pending): (&HashMap<String, String>, Option<DetectPending>),
     headers: &HeaderMap,
     body: Body,
     trace: &mut Trace,
@@ -449,7 +445,7 @@ async fn detect(
     let parsed = Instant::now();
     trace.body_ns =
         Some(parsed.duration_since(received).as_nanos() as u64 - trace.boundary_ns.unwrap_or(0));
-    check_api_key(state, headers, query, form.as_ref())?;
+    check_form_key(state, pending, query, form.as_ref())?;
     let req = DetectRequest::parse(cfg, query, form.as_ref(), &body)?;
     trace.image_bytes = Some(req.image.len());
     if req.image.len() > cfg.max_image_bytes {
@@ -610,12 +606,5 @@ mod tests {
         assert!(e.expect_err("empty").to_string().contains("empty"));
         let q: HashMap<String, String> = [("max_detections".to_string(), "-1".to_string())].into();
         assert!(DetectRequest::parse(&cfg(), &q, None, &raw).is_err());
-    }
-
-    #[test]
-    fn api_key_comparison() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

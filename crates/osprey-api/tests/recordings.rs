@@ -156,6 +156,7 @@ fn app_state(shared: &Path, ort: &Path, lib: Arc<Library>) -> Arc<AppState> {
         analytics: None,
         recordings: Some(lib),
         live: Default::default(),
+        security: osprey_api::Security::disabled(Some(Secret(KEY.into()))),
     })
 }
 

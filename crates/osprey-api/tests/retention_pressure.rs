@@ -368,6 +368,7 @@ fn app_state(shared: &Path, ort: &Path, lib: Arc<Library>) -> Arc<AppState> {
         analytics: None,
         recordings: Some(lib),
         live: Default::default(),
+        security: osprey_api::Security::disabled(Some(Secret(KEY.into()))),
     })
 }
 
@@ -903,6 +904,12 @@ fn retention_under_pressure_keeps_the_quota_protected_clips_and_a_download() {
         ),
     ] {
         let usage = lib.index().usage(name).unwrap();
+        // Each recorder counts the deletions of its own camera only (passes are shared).
+        assert_eq!(
+            lib.index().deleted(name).0,
+            deleted as u64,
+            "{name}: the deletions counted for the camera are not its own"
+        );
         eprintln!(
             "{name}: quota {}, written {} ({:.2}x) in {} segments; largest segment {}; \
              max on disk {} counted (strictly <= quota + largest: {}), {} in all, {} files at most, \

@@ -3,9 +3,11 @@
 //! Library errors are `thiserror` enums; each exposes an [`ErrorKind`] through [`Kinded`], and the
 //! HTTP layer maps a kind to a status code in exactly one place (`osprey` server's `ApiError`).
 
+mod ca;
 mod clock;
 mod shutdown;
 
+pub use ca::{ca_bundle_pem, ca_certificates};
 pub use clock::{rfc3339, unix_now, Clock, RealClock, SimClock};
 pub use shutdown::{Cancelled, Shutdown};
 
@@ -13,6 +15,16 @@ pub use shutdown::{Cancelled, Shutdown};
 /// panicking request left behind is still the best state there is; the server must not stop).
 pub fn lock<T: ?Sized>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Read-locks an `RwLock`, poison-tolerant like [`lock`].
+pub fn read_lock<T: ?Sized>(m: &std::sync::RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Write-locks an `RwLock`, poison-tolerant like [`lock`].
+pub fn write_lock<T: ?Sized>(m: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A coarse classification of failures, modelled on gRPC status codes.

@@ -10,9 +10,11 @@
 
 pub mod flags;
 mod sections;
+mod security;
 mod serve;
 mod settings;
 
+pub use security::{loose_permissions, parse_on_off, SecuritySettings};
 pub use settings::{
     MetricsConfig, RecordingConfig, ServeConfig, Settings, StoreConfig, DEFAULT_PORT, SECTIONS,
 };

@@ -65,4 +65,6 @@ pub struct ServeConfig {
     pub recording: Option<RecordingConfig>,
     /// absl verbosity.
     pub verbosity: Option<i32>,
+    /// Authentication, the audit log, address rules, TLS (`osprey-api`, `osprey-auth`).
+    pub security: osprey_api::SecurityConfig,
 }

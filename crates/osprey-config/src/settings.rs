@@ -20,7 +20,9 @@ use osprey_sinks::{MqttSpec, RedisSpec};
 use serde::{Deserialize, Serialize};
 
 pub use crate::sections::{TomlError, DEFAULT_PORT, SECTIONS};
+pub use crate::security::SecuritySettings;
 pub use crate::serve::{MetricsConfig, RecordingConfig, ServeConfig, StoreConfig};
+use osprey_auth::AccessRule;
 
 /// One configuration layer. Field names are the TOML keys and, upper-cased with `OSPREY_`, the
 /// environment variables.
@@ -123,6 +125,10 @@ pub struct Settings {
     pub recordings_dir: Option<PathBuf>,
     /// Delete the oldest recordings while the disk has less free space than this many bytes.
     pub min_free_bytes: Option<u64>,
+    /// Authentication, audit, lock-outs, proxies and TLS (`[security]`).
+    pub security: Option<SecuritySettings>,
+    /// The address allowlist (`[[access]]` tables).
+    pub access: Option<Vec<AccessRule>>,
 }
 
 macro_rules! merge_fields {
@@ -134,9 +140,10 @@ macro_rules! merge_fields {
 impl Settings {
     /// `other` laid over `self`: every field set in `other` wins.
     pub fn merge(self, other: Settings) -> Settings {
-        let base = self;
-        let top = other;
-        merge_fields!(
+        let mut base = self;
+        let mut top = other;
+        let security = SecuritySettings::layer(base.security.take(), top.security.take());
+        let mut merged = merge_fields!(
             base,
             top,
             model,
@@ -185,8 +192,12 @@ impl Settings {
             analytics,
             webhooks,
             recordings_dir,
-            min_free_bytes
-        )
+            min_free_bytes,
+            security,
+            access
+        );
+        merged.security = security;
+        merged
     }
 
     /// Parses a TOML file's text: keys at the top level (the flat form of earlier versions) or
@@ -261,6 +272,16 @@ impl Settings {
                         problems.push(format!("{var}={v:?} is not a valid {}", kind.describe()))
                     }
                 }
+            }
+        }
+        if let Some(v) = get("OSPREY_AUTH") {
+            match crate::security::parse_on_off(&v) {
+                Some(b) => {
+                    let mut t = toml::Table::new();
+                    t.insert("auth".into(), toml::Value::Boolean(b));
+                    table.insert("security".into(), toml::Value::Table(t));
+                }
+                None => problems.push(format!("OSPREY_AUTH={v:?} is not on or off")),
             }
         }
         match table.try_into::<Settings>() {
@@ -387,8 +408,14 @@ impl Settings {
             analytics: self.analytics.unwrap_or_default(),
             webhooks: self.webhooks.unwrap_or_default(),
             recording: None,
+            security: osprey_api::SecurityConfig::default(),
         };
         let mut cfg = cfg;
+        cfg.security = self.security.unwrap_or_default().resolve(
+            self.access.unwrap_or_default(),
+            &cfg.store.events_db,
+            &mut problems,
+        );
         if self.recordings_dir.is_some() || cfg.cameras.iter().any(|c| c.records()) {
             cfg.recording = Some(RecordingConfig {
                 dir: self

@@ -119,6 +119,8 @@ pub struct UploadConfig {
     pub max_rows: u64,
     /// Log one uploaded line this often (0: never).
     pub sample_interval: Duration,
+    /// Outgoing TLS for `https://` targets (which CAs are trusted); `None`: ureq's defaults.
+    pub tls: Option<ureq::tls::TlsConfig>,
 }
 
 /// What one pass did.
@@ -159,10 +161,11 @@ impl Uploader {
         let conn = crate::open(&cfg.cache_path)?;
         conn.execute("CREATE TABLE IF NOT EXISTS upload_progress (target TEXT PRIMARY KEY, last_id INTEGER NOT NULL)", [])
             .map_err(sql(&cfg.cache_path))?;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(cfg.http_timeout))
-            .build()
-            .into();
+        let mut builder = ureq::Agent::config_builder().timeout_global(Some(cfg.http_timeout));
+        if let Some(tls) = &cfg.tls {
+            builder = builder.tls_config(tls.clone());
+        }
+        let agent: ureq::Agent = builder.build().into();
         let n = cfg.targets.len();
         Ok(Uploader {
             cfg,

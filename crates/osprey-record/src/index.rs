@@ -67,6 +67,8 @@ struct Inner {
     conn: Mutex<Connection>,
     root: PathBuf,
     pins: Pins,
+    /// Segments and bytes retention deleted per camera since the index was opened.
+    deleted: Mutex<std::collections::HashMap<String, (u64, u64)>>,
 }
 
 /// The shared index of recordings (cheap to clone).
@@ -93,6 +95,7 @@ impl RecordingIndex {
                 conn: Mutex::new(conn),
                 root,
                 pins: Pins::default(),
+                deleted: Mutex::default(),
             }),
         };
         Ok((index, report))
@@ -279,9 +282,21 @@ impl RecordingIndex {
             if self.delete(id)? {
                 out.bytes += row.bytes;
                 out.deleted.push(row.clone());
+                let mut d = lock(&self.inner.deleted);
+                let e = d.entry(row.camera.clone()).or_default();
+                *e = (e.0 + 1, e.1 + row.bytes);
             }
         }
         Ok(out)
+    }
+
+    /// Segments and bytes of `camera` that retention deleted since the index was opened,
+    /// whichever camera's recorder ran the pass.
+    pub fn deleted(&self, camera: &str) -> (u64, u64) {
+        lock(&self.inner.deleted)
+            .get(camera)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// `camera`'s runs of recorded time overlapping `[start_ms, end_ms)` (see

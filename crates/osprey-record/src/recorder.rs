@@ -193,6 +193,8 @@ pub struct Recorder {
     feed: RecorderFeed,
     stop: Shutdown,
     thread: Option<JoinHandle<()>>,
+    index: RecordingIndex,
+    camera: String,
 }
 
 impl Recorder {
@@ -218,7 +220,7 @@ impl Recorder {
         let shared = Arc::new(Shared::default());
         let stop = Shutdown::new();
         let mut worker = Worker {
-            index,
+            index: index.clone(),
             rx,
             shared: shared.clone(),
             stop: stop.clone(),
@@ -237,6 +239,8 @@ impl Recorder {
             feed: RecorderFeed { tx, shared },
             stop,
             thread: Some(thread),
+            index,
+            camera: cfg.camera.clone(),
         })
     }
 
@@ -249,6 +253,7 @@ impl Recorder {
     pub fn status(&self) -> RecorderStatus {
         let mut s = lock(&self.feed.shared.status).clone();
         s.units_dropped += self.feed.shared.dropped.load(Ordering::Relaxed);
+        (s.deleted_segments, s.deleted_bytes) = self.index.deleted(&self.camera);
         s
     }
 
@@ -530,12 +535,9 @@ impl<S: SegmentSink> Worker<S> {
             None => self.cfg.quotas.clone(),
         };
         match self.index.apply_retention(&quotas, unix_ms(), free) {
-            Ok(out) => {
-                let mut s = lock(&self.shared.status);
-                s.deleted_segments += out.deleted.len() as u64;
-                s.deleted_bytes += out.bytes;
-                s.disk_free_bytes = free;
-            }
+            // A pass may delete other cameras' segments (shared quotas, the disk watermark):
+            // the index counts deletions per camera, and the status reads them from there.
+            Ok(_) => lock(&self.shared.status).disk_free_bytes = free,
             Err(e) => tracing::warn!(camera = %self.cfg.camera, error = %e, "retention failed"),
         }
     }

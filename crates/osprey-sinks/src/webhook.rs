@@ -33,8 +33,11 @@ fn default_queue() -> usize {
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSpec {
-    /// `http://host[:port]/path`.
+    /// `http://host[:port]/path` or `https://…`.
     pub url: String,
+    /// A CA file (PEM) trusted for `https://` besides the system's CAs (a home-lab CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Which events (`alert`, `crossing`, `roi`); default all.
     #[serde(default = "all_events")]
     pub events: Vec<String>,
@@ -59,6 +62,7 @@ impl std::fmt::Debug for WebhookSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookSpec")
             .field("url", &self.url)
+            .field("ca_file", &self.ca_file)
             .field("events", &self.events)
             .field("cameras", &self.cameras)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
@@ -74,6 +78,7 @@ impl WebhookSpec {
     pub fn new(url: &str) -> WebhookSpec {
         WebhookSpec {
             url: url.to_string(),
+            ca_file: None,
             events: all_events(),
             cameras: Vec::new(),
             headers: BTreeMap::new(),
@@ -86,13 +91,18 @@ impl WebhookSpec {
     /// Every problem with the settings, as one sentence each.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.url.starts_with("https://") {
+        let rest = self
+            .url
+            .strip_prefix("https://")
+            .or_else(|| self.url.strip_prefix("http://"));
+        if rest.is_none_or(str::is_empty) {
             out.push(format!(
-                "url {:?}: https is not supported by this build; use http:// (a local relay can add TLS)",
+                "url {:?} must start with http:// or https://",
                 self.url
             ));
-        } else if !self.url.starts_with("http://") || self.url.len() <= "http://".len() {
-            out.push(format!("url {:?} must start with http://", self.url));
+        }
+        if let Some(p) = self.ca_file.as_ref().filter(|p| !p.is_file()) {
+            out.push(format!("ca_file {} does not exist", p.display()));
         }
         for e in &self.events {
             if !EVENT_KINDS.contains(&e.as_str()) {
@@ -183,11 +193,29 @@ impl Webhooks {
     }
 }
 
+/// Outgoing TLS trusting the system's CAs plus `ca_file` (rustls with ring; the system bundle
+/// is read once per webhook thread).
+pub fn tls_config(ca_file: Option<&std::path::Path>) -> ureq::tls::TlsConfig {
+    let roots = match osprey_base::ca_certificates(ca_file) {
+        Ok(ders) => ureq::tls::RootCerts::Specific(std::sync::Arc::new(
+            ders.iter()
+                .map(|d| ureq::tls::Certificate::from_der(d).to_owned())
+                .collect(),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "outgoing HTTPS falls back to the built-in Mozilla roots");
+            ureq::tls::RootCerts::WebPki
+        }
+    };
+    ureq::tls::TlsConfig::builder().root_certs(roots).build()
+}
+
 /// One webhook's delivery loop: until every sender is gone and the queue is empty.
 fn deliver(spec: &WebhookSpec, rx: &Receiver<String>, counters: &IntCounterVec) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_millis(spec.timeout_ms)))
         .http_status_as_error(false)
+        .tls_config(tls_config(spec.ca_file.as_deref()))
         .build()
         .into();
     let count = |outcome: &str| counters.with_label_values(&["webhook", outcome]).inc();
@@ -261,8 +289,13 @@ mod tests {
             r#"{"url": "https://x", "events": ["alert", "bogus"], "max_attempts": 0, "queue": 0}"#,
         );
         let p = bad.problems();
-        assert_eq!(p.len(), 4, "{p:?}");
-        assert!(p[0].contains("https is not supported"));
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            !p.iter().any(|x| x.contains("url")),
+            "https is accepted: {p:?}"
+        );
+        let bad: WebhookSpec = toml_like(r#"{"url": "ftp://x", "ca_file": "/nonexistent.pem"}"#);
+        assert_eq!(bad.problems().len(), 2, "{:?}", bad.problems());
         let only: WebhookSpec =
             toml_like(r#"{"url": "http://h/", "events": ["alert"], "cameras": ["door"]}"#);
         assert!(only.wants("door", "alert"));

@@ -225,6 +225,7 @@ fn write_loop(
 ) {
     let sent = c.with_label_values(&["events", "sent"]);
     let failed = c.with_label_values(&["events", "failed"]);
+    sweep(writer, snapshots, p);
     let mut n = 0u64;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -247,7 +248,18 @@ fn write_loop(
             if let Err(e) = prune(writer, snapshots, MAX_ROWS) {
                 tracing::warn!(path = %p, error = %e, "cannot delete old events");
             }
+            sweep(writer, snapshots, p);
         }
+    }
+}
+
+/// Snapshots without their event row (older than 10 minutes, so a picture written just before
+/// its row is committed is safe).
+fn sweep(c: &rusqlite::Connection, snapshots: &Path, p: &str) {
+    match crate::snapshots::sweep_orphans(snapshots, c, Duration::from_secs(600)) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(path = %p, files = n, "snapshots without an event deleted"),
+        Err(e) => tracing::warn!(path = %p, error = %e, "cannot look for orphan snapshots"),
     }
 }
 
@@ -288,6 +300,19 @@ impl EventStore {
     /// file name in the snapshots directory (see [`crate::is_safe_name`]).
     pub fn snapshot_path(&self, camera: &str, id: &str, kind: SnapshotKind) -> Option<PathBuf> {
         snapshot_file(&self.snapshot_dir(), camera, id, kind)
+    }
+
+    /// Deletes every event of `camera` and their snapshots (blocking). Returns (rows, files).
+    pub fn purge_camera(&self, camera: &str) -> Result<(usize, usize), StoreError> {
+        let c = osprey_base::lock(&self.inner()?.reader);
+        let rows = c
+            .execute("DELETE FROM events WHERE camera = ?1", [camera])
+            .map_err(|source| StoreError::Sqlite {
+                path: self.shared.path.display().to_string(),
+                source,
+            })?;
+        let files = crate::snapshots::remove_camera(&self.snapshot_dir(), camera);
+        Ok((rows, files))
     }
 
     /// Whether the database has been opened.
@@ -521,6 +546,61 @@ mod tests {
         }
         assert!(stray.exists());
         assert_eq!(prune(&c, &snaps, 2).expect("prune"), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Snapshots whose row never made it (or was deleted) are swept once old enough; those of
+    /// stored events stay; a purged camera loses its rows and pictures.
+    #[test]
+    fn orphan_snapshots_are_swept_and_purge_removes_a_camera() {
+        let dir = std::env::temp_dir().join(format!("osprey-orphans-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = dir.join("e.sqlite");
+        let c = open(&db).expect("open");
+        let snaps = snapshot_dir(&db);
+        let rec = |id: &str, camera: &str| EventRecord {
+            id: id.into(),
+            camera: camera.into(),
+            label: "person".into(),
+            track_id: 1,
+            start_time: 100.0,
+            end_time: None,
+            top_score: 0.5,
+            bbox: [1.0, 2.0, 3.0, 4.0],
+            frames: 1,
+        };
+        write(&c, &[rec("100.0-a", "cam"), rec("100.0-c", "gate")]).expect("write");
+        let put = |camera: &str, id: &str| {
+            for k in SnapshotKind::ALL {
+                let f = snapshot_file(&snaps, camera, id, k).expect("path");
+                std::fs::create_dir_all(f.parent().expect("dir")).expect("mkdir");
+                std::fs::write(&f, b"jpg").expect("snapshot");
+            }
+        };
+        put("cam", "100.0-a");
+        put("cam", "100.0-b"); // its row was dropped
+        put("gate", "100.0-c");
+        let young = crate::snapshots::sweep_orphans(&snaps, &c, Duration::from_secs(600));
+        assert_eq!(young.expect("sweep"), 0, "too recent to be an orphan");
+        let swept = crate::snapshots::sweep_orphans(&snaps, &c, Duration::ZERO).expect("sweep");
+        assert_eq!(swept, 2);
+        assert!(snapshot_file(&snaps, "cam", "100.0-a", SnapshotKind::Full)
+            .expect("p")
+            .exists());
+        assert!(!snapshot_file(&snaps, "cam", "100.0-b", SnapshotKind::Crop)
+            .expect("p")
+            .exists());
+        drop(c);
+        let store = EventStore::open(
+            &db,
+            prometheus::IntCounterVec::new(prometheus::Opts::new("x", "x"), &["sink", "outcome"])
+                .expect("c"),
+        )
+        .expect("store");
+        assert_eq!(store.purge_camera("gate").expect("purge"), (1, 2));
+        assert!(!snaps.join("gate").exists());
+        assert!(snaps.join("cam").exists());
+        assert!(store.get("100.0-a").expect("get").is_some());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

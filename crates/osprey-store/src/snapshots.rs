@@ -69,6 +69,68 @@ pub(crate) fn remove_snapshots(dir: &Path, camera: &str, id: &str) -> usize {
     removed
 }
 
+/// Deletes snapshot files at least `min_age` old whose event has no row: those of events whose
+/// row was dropped (a full queue) or deleted while the picture was being written. Returns the
+/// files removed.
+pub(crate) fn sweep_orphans(
+    dir: &Path,
+    c: &rusqlite::Connection,
+    min_age: std::time::Duration,
+) -> rusqlite::Result<usize> {
+    let Ok(cameras) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut exists = c.prepare_cached("SELECT 1 FROM events WHERE camera = ?1 AND id = ?2")?;
+    let mut removed = 0;
+    for cam in cameras.flatten() {
+        let camera = cam.file_name().to_string_lossy().to_string();
+        let Ok(files) = std::fs::read_dir(cam.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().to_string();
+            let Some(id) = name
+                .strip_suffix(SnapshotKind::Crop.suffix())
+                .or_else(|| name.strip_suffix(SnapshotKind::Full.suffix()))
+                .filter(|id| is_safe_name(id))
+            else {
+                continue;
+            };
+            let old = f
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= min_age);
+            if old
+                && !exists.exists([camera.as_str(), id])?
+                && std::fs::remove_file(f.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Deletes every snapshot of `camera` (the camera removed with `purge=true`). Returns the files
+/// removed.
+pub(crate) fn remove_camera(dir: &Path, camera: &str) -> usize {
+    if !is_safe_name(camera) {
+        return 0;
+    }
+    let path = dir.join(camera);
+    let n = std::fs::read_dir(&path).map(|d| d.count()).unwrap_or(0);
+    match std::fs::remove_dir_all(&path) {
+        Ok(()) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete the camera's snapshots");
+            0
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,11 +55,27 @@ impl Server {
 
     /// Starts `bin ARGS` exactly as given (it must listen on 127.0.0.1:0 somehow) and waits for readiness.
     pub fn start_raw(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Self::start_with(bin, args, envs, |s| {
+            s.try_request(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .is_ok_and(|r| r.status == 200)
+        })
+    }
+
+    /// [`Server::start_raw`] with the readiness check given (an HTTPS server needs a TLS client).
+    pub fn start_with(
+        bin: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        ready: impl Fn(&Server) -> bool,
+    ) -> Server {
         let mut cmd = Command::new(bin);
+        // Tests of other features run without users (as `--auth off`); the security tests
+        // pass `--auth on` or OSPREY_AUTH=on.
         cmd.args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .env("OSPREY_LOG", "info");
+            .env("OSPREY_LOG", "info")
+            .env("OSPREY_AUTH", "off");
         if let Some(lib) = crate::ort_library() {
             cmd.env("ORT_DYLIB_PATH", lib);
         }
@@ -109,12 +125,8 @@ impl Server {
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) =
-                server.try_request(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            {
-                if r.status == 200 {
-                    break;
-                }
+            if ready(&server) {
+                break;
             }
             assert!(
                 Instant::now() < deadline,

@@ -30,6 +30,7 @@ pub struct App {
     pub state: Arc<AppState>,
     cameras: Arc<Cameras>,
     bus: Arc<Bus>,
+    snapshots: Option<Arc<crate::snapshots::Snapshots>>,
 }
 
 impl App {
@@ -38,9 +39,19 @@ impl App {
     pub fn stopper(&self) -> impl FnOnce() + Send + 'static {
         let (cameras, bus) = (Arc::clone(&self.cameras), Arc::clone(&self.bus));
         let analytics = self.state.analytics.clone();
+        let snapshots = self.snapshots.clone();
+        let audit = self.state.security.audit.clone();
         move || {
             cameras.shutdown();
             bus.shutdown();
+            // The tracks' final snapshots, queued as the cameras stopped, are on disk before
+            // the exit; so are the last audit entries.
+            if let Some(s) = &snapshots {
+                s.flush(Duration::from_secs(10));
+            }
+            if let Some(a) = &audit {
+                a.flush(Duration::from_secs(5));
+            }
             // The cameras' last analytics (exits, totals) are committed before the exit.
             if let Some(a) = analytics.filter(AnalyticsStore::is_open) {
                 if let Err(e) = a.flush() {
@@ -83,6 +94,8 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
     let library = recordings(cfg)?;
     let clips = Arc::new(EventClips::default());
     let live = Arc::new(osprey_record::LiveHubs::default());
+    let snapshots =
+        crate::snapshots::Snapshots::new(events.as_ref(), publish_counter.clone()).map(Arc::new);
     let cameras = Cameras::new(PipelineContext {
         models: models.clone(),
         metrics: camera_metrics,
@@ -94,8 +107,7 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
             analytics_metrics,
             analytics_store: analytics_store.clone(),
             clips: Arc::clone(&clips),
-            snapshots: crate::snapshots::Snapshots::new(events.as_ref(), publish_counter.clone())
-                .map(Arc::new),
+            snapshots: snapshots.clone(),
         }),
         clock: Arc::new(RealClock::default()),
         taps: Some(Arc::new(Taps {
@@ -123,7 +135,9 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
     } else {
         None
     };
+    let security = open_security(cfg)?;
     let state = Arc::new(AppState {
+        security,
         models,
         config: cfg.api.clone(),
         started: Instant::now(),
@@ -145,7 +159,33 @@ pub fn start(cfg: &ServeConfig) -> anyhow::Result<App> {
         state,
         cameras,
         bus,
+        snapshots,
     })
+}
+
+/// Opens the auth database (printing the first admin's password once when it makes one) and
+/// warns when the server is open beyond loopback.
+fn open_security(cfg: &ServeConfig) -> anyhow::Result<osprey_api::Security> {
+    let sec = &cfg.security;
+    let opened = osprey_api::Security::open(sec, cfg.api.api_key.clone())
+        .with_context(|| format!("opening the auth database {}", sec.auth_db.display()))?;
+    if let Some(pw) = &opened.first_admin_password {
+        tracing::warn!(
+            user = "admin",
+            password = %pw,
+            db = %sec.auth_db.display(),
+            "created the first user; this password is shown only now: sign in at /ui/ and change it (osprey users passwd admin)"
+        );
+    }
+    let beyond_loopback = cfg.api.listen.iter().any(|a| !a.ip().is_loopback());
+    if !sec.auth {
+        if beyond_loopback {
+            tracing::warn!("authentication is off (--auth off) and the server listens beyond loopback: anyone who reaches the port can watch the cameras and change the setup");
+        }
+    } else {
+        tracing::info!(db = %sec.auth_db.display(), access_rules = sec.access.rules.len(), "authentication on");
+    }
+    Ok(opened.security)
 }
 
 /// Where rules set through the API are kept: beside the event store.

@@ -33,6 +33,10 @@ enum Command {
     Loadgen(cmds::loadgen::Args),
     /// Track objects in MOT-format detections and write MOT-format tracks (optionally scored).
     Track(cmds::track::Args),
+    /// Manage users (the web UI's sign-in): add, list, remove, passwd, role.
+    Users(cmds::accounts::UsersArgs),
+    /// Manage API keys: create (printed once), list, revoke.
+    Keys(cmds::accounts::KeysArgs),
     /// Upload the --generate_metrics line-protocol cache to InfluxDB (v1 or v2) targets.
     UploadMetrics(cmds::upload::Args),
 }
@@ -89,6 +93,8 @@ fn main() -> std::process::ExitCode {
             common::init_tracing(cli.log.as_deref());
             cmds::track::run(args)
         }
+        Command::Users(args) => cmds::accounts::users(args),
+        Command::Keys(args) => cmds::accounts::keys(args),
         Command::Loadgen(args) => {
             common::init_tracing(cli.log.as_deref());
             cmds::loadgen::run(args)

@@ -149,6 +149,13 @@ struct Job {
     shot: Shot<Arc<RgbImage>>,
 }
 
+/// What the writer thread receives.
+enum Msg {
+    Write(Job),
+    /// Answer once everything queued before is on disk.
+    Flush(SyncSender<()>),
+}
+
 /// The snapshot writer shared by every camera: its thread `osprey-snap` starts with the first
 /// snapshot.
 #[derive(Debug)]
@@ -156,7 +163,7 @@ pub(crate) struct Snapshots {
     dir: PathBuf,
     counters: prometheus::IntCounterVec,
     /// The queue, or `None` when the thread could not start (not retried).
-    tx: OnceLock<Option<SyncSender<Job>>>,
+    tx: OnceLock<Option<SyncSender<Msg>>>,
 }
 
 impl Snapshots {
@@ -172,7 +179,7 @@ impl Snapshots {
         })
     }
 
-    fn sender(&self) -> Option<&SyncSender<Job>> {
+    fn sender(&self) -> Option<&SyncSender<Msg>> {
         self.tx
             .get_or_init(|| {
                 let (tx, rx) = mpsc::sync_channel(QUEUE);
@@ -197,10 +204,10 @@ impl Snapshots {
             camera: camera.to_string(),
             shot,
         };
-        let outcome = match self.sender().map(|tx| tx.try_send(job)) {
+        let outcome = match self.sender().map(|tx| tx.try_send(Msg::Write(job))) {
             Some(Ok(())) => return,
-            Some(Err(TrySendError::Full(job))) => {
-                tracing::debug!(camera = %camera, id = %job.shot.id, "snapshot queue full; snapshot dropped");
+            Some(Err(TrySendError::Full(_))) => {
+                tracing::debug!(camera = %camera, "snapshot queue full; snapshot dropped");
                 "dropped"
             }
             Some(Err(TrySendError::Disconnected(_))) | None => "failed",
@@ -209,14 +216,36 @@ impl Snapshots {
             .with_label_values(&["snapshots", outcome])
             .inc();
     }
+
+    /// Waits until the snapshots queued so far are written (at shutdown, after the cameras
+    /// queued their tracks' final snapshots), at most `timeout`.
+    pub(crate) fn flush(&self, timeout: std::time::Duration) {
+        let Some(Some(tx)) = self.tx.get() else {
+            return; // no snapshot was ever queued
+        };
+        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        if tx.send(Msg::Flush(ack_tx)).is_ok() && ack_rx.recv_timeout(timeout).is_err() {
+            tracing::warn!(
+                timeout_s = timeout.as_secs(),
+                "snapshots not all written at shutdown"
+            );
+        }
+    }
 }
 
 /// The writer thread: until every sender is gone.
-fn run(dir: &Path, rx: &Receiver<Job>, counters: &prometheus::IntCounterVec) {
+fn run(dir: &Path, rx: &Receiver<Msg>, counters: &prometheus::IntCounterVec) {
     remove_temporaries(dir);
     let sent = counters.with_label_values(&["snapshots", "sent"]);
     let failed = counters.with_label_values(&["snapshots", "failed"]);
-    while let Ok(job) = rx.recv() {
+    while let Ok(msg) = rx.recv() {
+        let job = match msg {
+            Msg::Write(job) => job,
+            Msg::Flush(ack) => {
+                let _ = ack.try_send(());
+                continue;
+            }
+        };
         match write(dir, &job) {
             Ok(()) => sent.inc(),
             Err(e) => {
@@ -251,14 +280,26 @@ fn write(dir: &Path, job: &Job) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to a hidden temporary file beside `path` and renames it over `path`.
+/// Writes `bytes` to a hidden temporary file beside `path`, syncs it, renames it over `path`
+/// and syncs the directory: after a power cut the file is either the old or the new one.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
     let name = path
         .file_name()
         .with_context(|| format!("{} has no file name", path.display()))?;
     let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Temporary files a crash left behind, in every camera's directory.

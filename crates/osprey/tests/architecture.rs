@@ -21,6 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("osprey-record", &["osprey-base", "osprey-schema"]),
     ("osprey-analytics", &["osprey-base", "osprey-schema"]),
     ("osprey-store", &["osprey-base", "osprey-schema"]),
+    ("osprey-auth", &["osprey-base"]),
     ("osprey-sinks", &["osprey-base", "osprey-schema"]),
     (
         "osprey-infer",
@@ -51,6 +52,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "osprey-influx",
             "osprey-analytics",
             "osprey-record",
+            "osprey-auth",
         ],
     ),
     (
@@ -63,6 +65,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "osprey-sinks",
             "osprey-api",
             "osprey-analytics",
+            "osprey-auth",
         ],
     ),
     ("osprey-testkit", &[]),

@@ -10,8 +10,12 @@ use osprey_testkit::server::Server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_osprey");
 
+/// A GET with the second test's key (`--api-key k`; an open server ignores it).
 fn get(s: &Server, path: &str) -> osprey_testkit::server::Response {
-    s.request(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+    s.request(
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: k\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
 }
 
 /// The value of the series whose line starts with `name{labels}`.

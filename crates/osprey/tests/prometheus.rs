@@ -23,14 +23,21 @@ fn query(port: u16, q: &str) -> (String, Vec<serde_json::Value>) {
     )
 }
 
-fn start_prometheus(dir: &std::path::Path, target: std::net::SocketAddr) -> Option<Daemon> {
+/// Prometheus scraping `target` twice: job `osprey` with the key in `key_file` as a bearer
+/// token (as deploy/prometheus.yml does), job `nokey` without it (refused: `up` is 0).
+fn start_prometheus(
+    dir: &std::path::Path,
+    target: std::net::SocketAddr,
+    key_file: &std::path::Path,
+) -> Option<Daemon> {
     std::fs::create_dir_all(dir).ok()?;
     let port = free_port();
     let conf = dir.join("prometheus.yml");
     std::fs::write(
         &conf,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: osprey\n    static_configs:\n      - targets: [\"{target}\"]\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: osprey\n    authorization:\n      type: Bearer\n      credentials_file: {}\n    static_configs:\n      - targets: [\"{target}\"]\n  - job_name: nokey\n    static_configs:\n      - targets: [\"{target}\"]\n",
+            key_file.display()
         ),
     )
     .ok()?;
@@ -81,6 +88,28 @@ fn real_prometheus_scrapes_the_key_series_and_the_dashboard_queries_work() {
     let _ = std::fs::remove_dir_all(&dir);
     let model = shared.join("models/yolo11n-320.onnx").display().to_string();
     let cache = dir.join("cache.sqlite");
+    // /metrics needs a key: Prometheus sends one as a bearer token.
+    std::fs::create_dir_all(&dir).unwrap();
+    let auth_db = dir.join("auth.sqlite");
+    let key = Command::new(BIN)
+        .args([
+            "keys",
+            "create",
+            "prometheus",
+            "--role",
+            "viewer",
+            "--auth-db",
+        ])
+        .arg(&auth_db)
+        .output()
+        .unwrap();
+    assert!(
+        key.status.success(),
+        "{}",
+        String::from_utf8_lossy(&key.stderr)
+    );
+    let key_file = dir.join("prometheus.key");
+    std::fs::write(&key_file, String::from_utf8(key.stdout).unwrap().trim()).unwrap();
     let s = Server::start(
         BIN,
         &[
@@ -89,16 +118,30 @@ fn real_prometheus_scrapes_the_key_series_and_the_dashboard_queries_work() {
             "--generate_metrics",
             "--metrics-cache",
             cache.to_str().unwrap(),
+            "--auth-db",
+            auth_db.to_str().unwrap(),
+            "--events-db",
+            dir.join("events.sqlite").to_str().unwrap(),
         ],
-        &[],
+        &[("OSPREY_AUTH", "on")],
     );
-    let prom = start_prometheus(&dir.join("prom"), s.addr).expect("prometheus starts");
+    let prom = start_prometheus(&dir.join("prom"), s.addr, &key_file).expect("prometheus starts");
     // Prometheus' first scrape comes a few seconds after it is ready.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while query(prom.port, r#"up{job="osprey"}"#).1.is_empty() {
+    while query(prom.port, r#"up{job="osprey"}"#).1.is_empty()
+        || query(prom.port, r#"up{job="nokey"}"#).1.is_empty()
+    {
         assert!(Instant::now() < deadline, "Prometheus never scraped osprey");
         std::thread::sleep(Duration::from_millis(200));
     }
+    let up = |job: &str| {
+        query(prom.port, &format!(r#"up{{job="{job}"}}"#)).1[0]["value"][1]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(up("osprey"), "1", "the scrape with the key works");
+    assert_eq!(up("nokey"), "0", "a scrape without a key is refused");
     let bus = std::fs::read(shared.join("images/bus.jpg")).unwrap();
     // Requests spread over a few scrapes, so rates have two samples to work with.
     let mut people = 0u64;

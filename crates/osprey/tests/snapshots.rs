@@ -189,6 +189,60 @@ fn every_event_has_a_snapshot_of_its_best_frame() {
         );
         assert_ne!(r.header("content-type"), Some("image/jpeg"), "{evil}");
     }
+
+    // Removing the camera with purge=true (an admin's key: the --api-key) deletes its events
+    // and their snapshots.
+    let r = s.request(
+        format!("DELETE /api/cameras/walk?purge=true HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(!snapdir.exists(), "the camera's snapshots are gone");
+    let left = get(&s, "/api/events?camera=walk&limit=10").json();
+    assert_eq!(left["events"].as_array().map(Vec::len), Some(0), "{left}");
+
+    // Shutdown while tracks are open: their final snapshots are written before the exit.
+    let spec = format!(
+        r#"{{"id":"loop","url":"{clip}","loop":true,"realtime":true,"labels":["person"]}}"#
+    );
+    assert_eq!(post(&s, "/api/cameras", &spec).status, 201);
+    let t0 = Instant::now();
+    while get(&s, "/api/events?camera=loop&limit=1").json()["events"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no event on the looping camera"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.terminate(), Some(0));
+    let s = Server::start(
+        BIN,
+        &["--model", &model, "--events-db", &db, "--api-key", KEY],
+        &[],
+    );
+    let events = get(&s, "/api/events?camera=loop&limit=1000").json()["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let missing: Vec<_> = events
+        .iter()
+        .filter(|e| e["has_snapshot"] != true)
+        .map(|e| e["id"].clone())
+        .collect();
+    eprintln!(
+        "after SIGTERM: {} events, {} without a snapshot",
+        events.len(),
+        missing.len()
+    );
+    assert!(!events.is_empty());
+    assert!(
+        missing.is_empty(),
+        "snapshots lost at shutdown: {missing:?}"
+    );
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api, getOr, epoch } from '../api.js';
+import { api, getOr, epoch, can } from '../api.js';
 import { pickCamera } from '../store.js';
 import { CameraSelect, NeedCamera, Err } from './common.jsx';
 import { Chart } from './chart.jsx';
@@ -94,10 +94,10 @@ function Rules({ cam, d }) {
       {rules === null ? <p class="muted">Loading…</p> : rules.length === 0 ? <p>No alert rules.</p> : (
         <ul class="rules">{rules.map((r) => (
           <li><strong>{r.id}</strong> <span class="muted small">{r.kind} · {r.ruleType}{r.tripwireId ? ' · ' + r.tripwireId : ''}{r.roiId ? ' · ' + r.roiId : ''} · ≥ {r.countThreshold ?? 1} in {r.timeInterval ?? 1} s</span>{' '}
-            <button type="button" class="danger" onClick={() => del(r)} aria-label={`Delete rule ${r.id}`}>Delete</button></li>
+            {can.value.operate && <button type="button" class="danger" onClick={() => del(r)} aria-label={`Delete rule ${r.id}`}>Delete</button>}</li>
         ))}</ul>
       )}
-      <form class="form" onSubmit={save}>
+      {can.value.operate && <form class="form" onSubmit={save}>
         <div class="fields">
           <label>Applies to <select value={f.kind} onChange={(e) => { const k = e.currentTarget.value; setF({ ...f, kind: k, ruleType: KINDS[k][0], target: '' }); }}>
             <option value="tripwire">tripwire</option><option value="roi">region</option><option value="fov">field of view</option></select></label>
@@ -114,7 +114,7 @@ function Rules({ cam, d }) {
           <label>Cooldown (s) <input type="number" min="0" step="any" value={f.cooldownSeconds} onInput={(e) => setF({ ...f, cooldownSeconds: e.currentTarget.value })} /></label>
         </div>
         <button type="submit">Save rule</button>
-      </form>
+      </form>}
     </section>
   );
 }
@@ -174,7 +174,7 @@ export function Analytics({ arg }) {
           <section class="card" aria-labelledby="totals-h" data-testid="totals" data-from={d.range.fromTimestamp} data-to={d.range.toTimestamp}>
             <h2 id="totals-h">Counts</h2>
             <p class="muted small">From {new Date(d.range.fromTimestamp).toLocaleString(undefined, { timeZone: tz === 'UTC' ? 'UTC' : undefined })} to {new Date(d.range.toTimestamp).toLocaleString(undefined, { timeZone: tz === 'UTC' ? 'UTC' : undefined, timeZoneName: 'short' })}.</p>
-            {d.tripwires.length === 0 ? <p>No tripwires on this camera: draw one on the <a href={'#/setup/' + encodeURIComponent(cam.id)}>Setup</a> page.</p> : (
+            {d.tripwires.length === 0 ? <p>No tripwires on this camera{can.value.operate ? <>: draw one on the <a href={'#/setup/' + encodeURIComponent(cam.id)}>Setup</a> page</> : ''}.</p> : (
               <div class="tablewrap"><table>
                 <thead><tr><th scope="col">tripwire</th><th scope="col">IN (all crossings)</th><th scope="col">OUT (all crossings)</th><th scope="col">IN (objects)</th><th scope="col">OUT (objects)</th></tr></thead>
                 <tbody>{(d.totals.tripwireKpis || []).map((k) => (

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { api, withKey, epoch } from '../api.js';
+import { api, withKey, epoch, can } from '../api.js';
 import { pickCamera, fmt } from '../store.js';
 import { CameraSelect, NeedCamera, CameraHealth, StateBadge, Err } from './common.jsx';
 import { LiveVideo, canMse } from './live.jsx';
@@ -69,7 +69,7 @@ export function CameraPage({ arg }) {
           {Object.entries(MODES).filter(([k]) => k !== 'video' || canMse()).map(([k, v]) => <option value={k}>{v}</option>)}
         </select></label>
         {shown === 'video' && <label class="inline"><input type="checkbox" checked={showTracks} onChange={(e) => setShowTracks(e.currentTarget.checked)} /> Tracks</label>}
-        <a href={'#/setup/' + encodeURIComponent(cam.id)}>Draw lines and regions</a>
+        {can.value.operate && <a href={'#/setup/' + encodeURIComponent(cam.id)}>Draw lines and regions</a>}
       </div>
       <CameraHealth cam={cam} />
       {fallback && mode === 'video' && <p class="muted small" data-testid="fallback">Live video is not available ({fallback}); showing MJPEG instead.</p>}

@@ -1,4 +1,5 @@
 import { cameras, camerasError, go } from '../store.js';
+import { can } from '../api.js';
 
 /** The camera picker shared by Camera, Setup and Analytics. */
 export function CameraSelect({ page, current }) {
@@ -20,8 +21,8 @@ export function NeedCamera({ cam }) {
   if (!cam) return (
     <div class="card empty">
       <h2>No cameras</h2>
-      <p>This server has no cameras. Add one on the <a href="#/setup">Setup</a> page, with
-        <code>--camera ID=URL</code>, or in the <code>[[cameras]]</code> section of the configuration file.</p>
+      <p>This server has no cameras. {can.value.operate ? <>Add one on the <a href="#/setup">Setup</a> page, with</> : 'An operator can add one with'}
+        {' '}<code>--camera ID=URL</code>, or in the <code>[[cameras]]</code> section of the configuration file.</p>
     </div>
   );
   return null;

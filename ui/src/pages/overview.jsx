@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, parseProm, epoch } from '../api.js';
+import { api, parseProm, epoch, can } from '../api.js';
 import { cameras, camerasError, fmt } from '../store.js';
 import { Err, StateBadge } from './common.jsx';
 import { useRecordings } from './recordings.jsx';
@@ -17,7 +17,8 @@ function useServer() {
     const tick = async () => {
       try {
         const [list, text] = await Promise.all([
-          api('/v1/vision/custom/list'),
+          // A role without the detection routes sees no model list.
+          api('/v1/vision/custom/list').catch((e) => (e.status === 403 ? { models: [] } : Promise.reject(e))),
           fetch('/metrics').then((r) => (r.ok ? r.text() : '')),
         ]);
         const rows = parseProm(text);
@@ -105,7 +106,7 @@ export function Overview() {
       <section class="card" aria-labelledby="cams-h">
         <h2 id="cams-h">Cameras</h2>
         {camerasError.value ? <Err e={camerasError.value} /> : list === null ? <p class="muted">Loading cameras…</p> : list.length === 0 ? (
-          <p data-testid="no-cameras">No cameras yet. Add one on the <a href="#/setup">Setup</a> page or with <code>--camera ID=URL</code>.</p>
+          <p data-testid="no-cameras">No cameras yet. {can.value.operate ? <>Add one on the <a href="#/setup">Setup</a> page or with</> : 'An operator can add one with'} <code>--camera ID=URL</code>.</p>
         ) : (
           <div class="tablewrap">
             <table class="cams" data-testid="camera-list">

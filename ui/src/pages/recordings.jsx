@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, withKey, epoch } from '../api.js';
+import { api, withKey, epoch, can } from '../api.js';
 import { cameras, go } from '../store.js';
 import { Err } from './common.jsx';
 
@@ -157,7 +157,7 @@ function Player({ cam }) {
             onTimeUpdate={(e) => setPos(clip.start + e.currentTarget.currentTime * 1000)}
             onLoadedMetadata={(e) => { e.currentTarget.playbackRate = rate; }} />
           <div class="toolbar">
-            <button type="button" class="secondary" onClick={exportClip}>Export this clip</button>
+            {can.value.operate && <button type="button" class="secondary" onClick={exportClip}>Export this clip</button>}
             {exp && <a href={withKey(exp.url)} download={`${cam}-${clip.start}.mp4`} data-testid="export-link">Download the clip (kept from deletion)</a>}
           </div>
         </section>

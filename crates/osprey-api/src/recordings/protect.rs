@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -39,11 +38,10 @@ fn until_json(until: Option<i64>) -> Value {
 async fn apply(
     state: &Arc<AppState>,
     camera: String,
-    headers: &HeaderMap,
     q: &HashMap<String, String>,
     until: Option<i64>,
 ) -> Result<(i64, i64, usize), ApiError> {
-    let lib = library(state, headers, q)?;
+    let lib = library(state)?;
     let (start, end) = required_range(q)?;
     let st = Arc::clone(state);
     let changed = blocking(move || {
@@ -69,11 +67,10 @@ async fn apply(
 pub(super) async fn protect(
     State(state): State<Arc<AppState>>,
     Path(camera): Path<String>,
-    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let u = until(&q, now_ms())?;
-    let (start, end, n) = apply(&state, camera.clone(), &headers, &q, Some(u)).await?;
+    let (start, end, n) = apply(&state, camera.clone(), &q, Some(u)).await?;
     Ok(Json(json!({
         "camera": camera,
         "start": iso(start),
@@ -88,10 +85,9 @@ pub(super) async fn protect(
 pub(super) async fn unprotect(
     State(state): State<Arc<AppState>>,
     Path(camera): Path<String>,
-    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let (start, end, n) = apply(&state, camera.clone(), &headers, &q, None).await?;
+    let (start, end, n) = apply(&state, camera.clone(), &q, None).await?;
     Ok(Json(json!({
         "camera": camera,
         "start": iso(start),
@@ -105,11 +101,10 @@ pub(super) async fn unprotect(
 pub(super) async fn export(
     State(state): State<Arc<AppState>>,
     Path(camera): Path<String>,
-    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let u = until(&q, now_ms())?;
-    let (start, end, n) = apply(&state, camera.clone(), &headers, &q, Some(u)).await?;
+    let (start, end, n) = apply(&state, camera.clone(), &q, Some(u)).await?;
     Ok(Json(json!({
         "camera": camera,
         "start": iso(start),

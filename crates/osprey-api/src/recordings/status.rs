@@ -2,11 +2,10 @@
 //! disk) and `GET /api/storage` (VST-shaped: per stream bytes, oldest/newest, days retained,
 //! quota; disk total/free; estimated remaining days from the recent write rate).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::Json;
 use osprey_record::{CameraQuota, CameraUsage, Library, RecorderStatus};
 use serde_json::{json, Value};
@@ -14,7 +13,6 @@ use serde_json::{json, Value};
 use super::{blocking, iso, now_ms, record_error, DAY_MS};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::vision::auth;
 
 /// How far back the write rate is measured.
 const RATE_WINDOW_MS: i64 = DAY_MS;
@@ -156,10 +154,7 @@ fn camera_json(c: &CameraReport) -> Value {
 /// `GET /api/recordings`.
 pub(super) async fn recordings(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    auth(&state, &headers, &q)?;
     let Some(lib) = state.recordings.clone() else {
         return Ok(Json(json!({ "enabled": false, "cameras": [] })));
     };
@@ -204,12 +199,7 @@ fn remaining_days(r: &Report) -> Option<f64> {
 }
 
 /// `GET /api/storage`.
-pub(super) async fn storage(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    auth(&state, &headers, &q)?;
+pub(super) async fn storage(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let Some(lib) = state.recordings.clone() else {
         return Ok(Json(json!({ "enabled": false, "streams": [] })));
     };

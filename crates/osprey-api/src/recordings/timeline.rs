@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::Json;
 use osprey_record::timeline::{day_totals, gaps, Run};
 use serde_json::{json, Value};
@@ -133,10 +132,9 @@ fn body(camera: &str, p: &Params, runs: &[Run]) -> Value {
 pub(super) async fn timeline(
     State(state): State<Arc<AppState>>,
     Path(camera): Path<String>,
-    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let lib = library(&state, &headers, &q)?;
+    let lib = library(&state)?;
     let p = params(&q, now_ms())?;
     let st = Arc::clone(&state);
     blocking(move || {

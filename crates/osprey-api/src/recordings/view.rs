@@ -49,7 +49,7 @@ pub(super) async fn view(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let lib = library(&state, &headers, &q)?;
+    let lib = library(&state)?;
     let (start, end) = required_range(&q)?;
     if end - start > MAX_VIEW_MS {
         return Err(ApiError::BadRequest(

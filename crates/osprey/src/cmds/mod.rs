@@ -1,4 +1,5 @@
 //! One module per subcommand, each with `Args` and `run(args)`.
+pub mod accounts;
 pub mod detect;
 pub mod eval;
 pub mod loadgen;

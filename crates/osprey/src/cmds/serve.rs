@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use osprey_api::{ListenMode, Listener};
 use osprey_config::{ServeConfig, Settings};
 use osprey_detect::Provider;
 
@@ -165,6 +166,33 @@ pub struct Args {
     /// record there. Default data/recordings when a camera records.
     #[arg(long)]
     pub recordings: Option<PathBuf>,
+    /// Users, keys and sessions: on (default) or off (every client is an admin; warned about
+    /// when listening beyond loopback).
+    #[arg(long, value_parser = parse_on_off)]
+    pub auth: Option<bool>,
+    /// The users / keys / sessions / audit database. Default: auth.sqlite beside the events
+    /// database.
+    #[arg(long)]
+    pub auth_db: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (reloaded when the file changes).
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate Osprey makes once and keeps (its fingerprint is logged).
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    /// Also listen for plain HTTP on this port, redirecting to HTTPS.
+    #[arg(long)]
+    pub tls_redirect_port: Option<u16>,
+    /// A proxy whose X-Forwarded-For is believed (address or CIDR; repeatable).
+    #[arg(long)]
+    pub trusted_proxy: Vec<String>,
+}
+
+fn parse_on_off(v: &str) -> Result<bool, String> {
+    osprey_config::parse_on_off(v).ok_or_else(|| format!("{v:?} is not on or off"))
 }
 
 fn parse_camera(v: &str) -> Result<osprey_pipeline::CameraSpec, String> {
@@ -250,6 +278,8 @@ impl Args {
             analytics: None,
             recordings_dir: self.recordings.clone(),
             min_free_bytes: None,
+            security: self.security_settings(),
+            access: None,
             webhooks: (!self.webhooks.is_empty()).then(|| {
                 self.webhooks
                     .iter()
@@ -257,6 +287,27 @@ impl Args {
                     .collect()
             }),
         }
+    }
+
+    fn security_settings(&self) -> Option<osprey_config::SecuritySettings> {
+        let s = osprey_config::SecuritySettings {
+            auth: self.auth,
+            auth_db: self.auth_db.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            tls_self_signed: self.tls_self_signed.then_some(true),
+            tls_redirect_port: self.tls_redirect_port,
+            trusted_proxies: (!self.trusted_proxy.is_empty()).then(|| self.trusted_proxy.clone()),
+            ..Default::default()
+        };
+        (s != osprey_config::SecuritySettings::default()).then_some(s)
+    }
+
+    /// A config file that holds secrets and is readable by others.
+    pub fn config_warning(&self) -> Option<String> {
+        let p = self.config.as_ref()?;
+        let text = std::fs::read_to_string(p).ok()?;
+        osprey_config::loose_permissions(p, &text)
     }
 
     /// Layers defaults < file < environment < flags; returns the config and every problem.
@@ -283,6 +334,53 @@ impl Args {
     }
 }
 
+/// Binds every address: plain HTTP, or HTTPS (with the certificate watcher) plus the optional
+/// redirecting plain listener.
+async fn bind(
+    listen: &[SocketAddr],
+    tls: Option<&osprey_api::TlsConfig>,
+) -> anyhow::Result<Vec<Listener>> {
+    let mode = match tls {
+        None => ListenMode::Plain,
+        Some(t) => {
+            let (acceptor, resolver) = osprey_api::tls::acceptor(t).context("setting up TLS")?;
+            tracing::info!(
+                cert = %t.cert.display(),
+                self_signed = t.self_signed,
+                sha256 = %resolver.fingerprint(),
+                "serving HTTPS (pin this fingerprint in clients that cannot verify the certificate)"
+            );
+            tokio::spawn(osprey_api::tls::watch(resolver, t.reload_every));
+            ListenMode::Tls(acceptor)
+        }
+    };
+    let mut listeners = Vec::new();
+    for addr in listen {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = l.local_addr().unwrap_or(*addr);
+        tracing::info!(address = %local, scheme = if tls.is_some() { "https" } else { "http" }, "listening");
+        listeners.push(Listener {
+            tcp: l,
+            mode: mode.clone(),
+        });
+    }
+    if let (Some(port), Some(first)) = (tls.and_then(|t| t.redirect_port), listeners.first()) {
+        let https_port = first.tcp.local_addr().map(|a| a.port()).unwrap_or(0);
+        let addr = SocketAddr::new(listen[0].ip(), port);
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!(redirect_address = %l.local_addr().unwrap_or(addr), https_port, "plain HTTP redirects to HTTPS");
+        listeners.push(Listener {
+            tcp: l,
+            mode: ListenMode::Redirect { https_port },
+        });
+    }
+    Ok(listeners)
+}
+
 fn log_filter(cfg: &ServeConfig) -> &'static str {
     match cfg.verbosity {
         Some(v) if v >= 1 => "debug",
@@ -297,6 +395,9 @@ fn log_filter(cfg: &ServeConfig) -> &'static str {
 pub fn check_config(args: Args) -> anyhow::Result<ExitCode> {
     let (cfg, problems) = args.resolve();
     println!("{}", serde_json::to_string_pretty(&cfg)?);
+    if let Some(w) = args.config_warning() {
+        println!("warning: {w}");
+    }
     if problems.is_empty() {
         println!("configuration OK");
         Ok(ExitCode::SUCCESS)
@@ -317,7 +418,11 @@ pub fn run(args: Args, log: Option<&str>) -> anyhow::Result<ExitCode> {
             problems.join("\n  - ")
         );
     }
+    if let Some(w) = args.config_warning() {
+        tracing::warn!("{w}");
+    }
     let listen = cfg.api.listen.clone();
+    let tls_cfg = cfg.security.tls.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("osprey-http")
@@ -331,14 +436,7 @@ pub fn run(args: Args, log: Option<&str>) -> anyhow::Result<ExitCode> {
         None => None,
     };
     runtime.block_on(async move {
-        let mut listeners = Vec::new();
-        for addr in &listen {
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
-            tracing::info!(address = %l.local_addr().unwrap_or(*addr), "listening");
-            listeners.push(l);
-        }
+        let listeners = bind(&listen, tls_cfg.as_ref()).await?;
         osprey_api::serve(
             listeners,
             Arc::clone(&app.state),

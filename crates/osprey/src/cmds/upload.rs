@@ -57,6 +57,9 @@ pub struct Args {
     /// Upload until the cache is empty (or a target fails), then exit.
     #[arg(long)]
     pub once: bool,
+    /// A CA file (PEM) trusted for https:// targets besides the system's CAs.
+    #[arg(long = "ca_file")]
+    pub ca_file: Option<PathBuf>,
     /// absl verbosity (accepted for flagfile compatibility).
     #[arg(long, allow_hyphen_values = true)]
     pub verbosity: Option<i32>,
@@ -118,6 +121,7 @@ fn config(args: &Args, default_cache: &std::path::Path) -> anyhow::Result<Upload
         catching_up_interval: secs(args.catching_up_interval_s),
         max_rows: args.max_rows,
         sample_interval: secs(args.sample_interval_s),
+        tls: Some(osprey_sinks::webhook::tls_config(args.ca_file.as_deref())),
     })
 }
 
