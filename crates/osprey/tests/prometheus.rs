@@ -36,7 +36,10 @@ fn start_prometheus(
     std::fs::write(
         &conf,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: osprey\n    authorization:\n      type: Bearer\n      credentials_file: {}\n    static_configs:\n      - targets: [\"{target}\"]\n  - job_name: nokey\n    static_configs:\n      - targets: [\"{target}\"]\n",
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [\"{}\"]\nscrape_configs:\n  - job_name: osprey\n    authorization:\n      type: Bearer\n      credentials_file: {}\n    static_configs:\n      - targets: [\"{target}\"]\n  - job_name: nokey\n    static_configs:\n      - targets: [\"{target}\"]\n",
+            osprey_testkit::workspace_root()
+                .join("deploy/prometheus/alerts.yml")
+                .display(),
             key_file.display()
         ),
     )
@@ -53,6 +56,66 @@ fn start_prometheus(
     )
     .ok()?;
     wait_http(port, "/-/ready", 200, Duration::from_secs(30)).then_some(prom)
+}
+
+/// deploy/prometheus/alerts.yml: `promtool check rules` and its unit tests pass, and the real
+/// Prometheus loaded every rule and evaluates each without an error on Osprey's series.
+fn check_alert_rules(port: u16) {
+    let dir = osprey_testkit::workspace_root().join("deploy/prometheus");
+    for args in [
+        &["check", "rules", "alerts.yml"][..],
+        &["test", "rules", "alerts_test.yml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool (Debian's prometheus package ships it)");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "promtool {args:?}: {text}");
+        eprintln!(
+            "promtool {}: {}",
+            args.join(" "),
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = http_get(port, "/api/v1/rules").unwrap_or_default();
+        let j: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let rules: Vec<serde_json::Value> = j["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let evaluated = rules.iter().all(|r| {
+            r["lastEvaluation"]
+                .as_str()
+                .is_some_and(|t| !t.starts_with("0001"))
+        });
+        if rules.len() == 7 && evaluated {
+            let bad: Vec<_> = rules
+                .iter()
+                .filter(|r| r["health"] != "ok")
+                .map(|r| (r["name"].clone(), r["lastError"].clone()))
+                .collect();
+            assert!(bad.is_empty(), "alert rules failing in Prometheus: {bad:?}");
+            let firing: Vec<_> = rules
+                .iter()
+                .filter(|r| r["state"] == "firing")
+                .map(|r| r["name"].clone())
+                .collect();
+            eprintln!("alert rules: {} loaded and evaluated by Prometheus, all healthy; firing: {firing:?}", rules.len());
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not load and evaluate the 7 rules: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 /// Metric names a PromQL expression refers to.
@@ -142,6 +205,7 @@ fn real_prometheus_scrapes_the_key_series_and_the_dashboard_queries_work() {
     };
     assert_eq!(up("osprey"), "1", "the scrape with the key works");
     assert_eq!(up("nokey"), "0", "a scrape without a key is refused");
+    check_alert_rules(prom.port);
     let bus = std::fs::read(shared.join("images/bus.jpg")).unwrap();
     // Requests spread over a few scrapes, so rates have two samples to work with.
     let mut people = 0u64;
