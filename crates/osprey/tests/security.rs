@@ -558,3 +558,205 @@ fn login_brute_force_is_locked_out_per_address_and_audited() {
     drop(srv);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Bad security input is refused with one clear sentence each: `check-config` lists every
+/// problem of `[security]` and `[[access]]`, a TLS pair that does not load stops `serve` with
+/// the reason, the CLI refuses bad names, roles, short passwords and the last admin's removal,
+/// and a config file holding a key that others can read is warned about.
+#[test]
+fn bad_security_input_gets_clear_errors() {
+    let Some((shared, lib)) =
+        osprey_testkit::require_model_env("bad_security_input_gets_clear_errors")
+    else {
+        return;
+    };
+    let dir = tmpdir("bad");
+    let model = shared.join("models/yolo11n-320.onnx");
+    let cfg = dir.join("osprey.toml");
+    std::fs::write(
+        &cfg,
+        "api_key = \"s3cret\"\n[security]\ntrusted_proxies = [\"10.0.0.0/33\"]\nsession_hours = 0\ntls_cert = \"nope.pem\"\n\n[[access]]\ncidrs = [\"192.168.1.0/24\"]\nanonymous = [\"admin\"]\n\n[[access]]\ncidrs = []\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let run = |args: &[&str], stdin: &str| {
+        let mut c = Command::new(BIN)
+            .args(args)
+            .env("ORT_DYLIB_PATH", &lib)
+            .env("OSPREY_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = c.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = run(
+        &[
+            "check-config",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, Some(1), "{text}");
+    for want in [
+        "security.trusted_proxies: \"10.0.0.0/33\" is not an address or CIDR network",
+        "security.session_hours 0 must be in (0, 8760]",
+        "TLS needs both tls_cert and tls_key",
+        "access rule 1: anonymous may list detect, metrics or view, not admin",
+        "access rule 2: cidrs is empty",
+        "holds secrets but is readable by other users (mode 644)",
+    ] {
+        assert!(
+            text.contains(want),
+            "check-config does not say {want:?}:\n{text}"
+        );
+    }
+    assert!(!text.contains("s3cret"), "the key is printed:\n{text}");
+    assert!(text.contains("<redacted>"));
+
+    // A certificate and a key that do not belong together, and a file that is no certificate.
+    let (c1, _) = (dir.join("a.crt"), dir.join("a.key"));
+    let made = |name: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(dir.join(format!("{name}.crt")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    };
+    made("a");
+    made("b");
+    let serve = |cert: &Path, key: &Path| {
+        run(
+            &[
+                "serve",
+                "--model",
+                model.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--auth",
+                "off",
+                "--events-db",
+                dir.join("e.sqlite").to_str().unwrap(),
+                "--tls-cert",
+                cert.to_str().unwrap(),
+                "--tls-key",
+                key.to_str().unwrap(),
+            ],
+            "",
+        )
+    };
+    let (code, text) = serve(&c1, &dir.join("b.key"));
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("do not match"), "{text}");
+    std::fs::write(dir.join("junk.crt"), "not a certificate").unwrap();
+    let (code, text) = serve(&dir.join("junk.crt"), &dir.join("a.key"));
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("no PEM certificate"), "{text}");
+
+    // The CLI.
+    let db = dir.join("auth.sqlite");
+    let db = db.to_str().unwrap();
+    let cases: [(&[&str], &str, &str); 5] = [
+        (
+            &[
+                "users",
+                "add",
+                "../x",
+                "--role",
+                "viewer",
+                "--password-stdin",
+                "--auth-db",
+                db,
+            ],
+            "long-enough-pw\n",
+            "must be 1-64 characters",
+        ),
+        (
+            &[
+                "users",
+                "add",
+                "bob",
+                "--role",
+                "root",
+                "--password-stdin",
+                "--auth-db",
+                db,
+            ],
+            "long-enough-pw\n",
+            "unknown role",
+        ),
+        (
+            &[
+                "users",
+                "add",
+                "bob",
+                "--role",
+                "admin",
+                "--password-stdin",
+                "--auth-db",
+                db,
+            ],
+            "short\n",
+            "8 to 1024 characters",
+        ),
+        (
+            &[
+                "keys",
+                "create",
+                "k",
+                "--role",
+                "detect",
+                "--expires",
+                "5y",
+                "--auth-db",
+                db,
+            ],
+            "",
+            "the unit is d, h, m or s",
+        ),
+        (
+            &["keys", "revoke", "osk_nothing", "--auth-db", db],
+            "",
+            "no key",
+        ),
+    ];
+    for (args, stdin, want) in cases {
+        let (code, text) = run(args, stdin);
+        assert_ne!(code, Some(0), "{args:?}: {text}");
+        assert!(
+            text.contains(want),
+            "{args:?} does not say {want:?}: {text}"
+        );
+    }
+    let (code, _) = run(
+        &[
+            "users",
+            "add",
+            "root",
+            "--role",
+            "admin",
+            "--password-stdin",
+            "--auth-db",
+            db,
+        ],
+        "long-enough-pw\n",
+    );
+    assert_eq!(code, Some(0));
+    let (code, text) = run(&["users", "remove", "root", "--auth-db", db], "");
+    assert_ne!(code, Some(0));
+    assert!(text.contains("the last admin"), "{text}");
+    let _ = std::fs::remove_dir_all(dir);
+}
