@@ -29,7 +29,7 @@ system-deps:
 ## Real servers the integration tests start on free loopback ports: VictoriaMetrics and
 ## InfluxDB 1.6 (line-protocol targets), Prometheus (scrapes /metrics), Redis and Mosquitto
 ## (camera metadata and events), ffmpeg, and GStreamer's RTSP server for tools/rtsp-server.py.
-TEST_TOOLS := victoria-metrics:victoria-metrics influxd:influxdb prometheus:prometheus redis-server:redis-server mosquitto:mosquitto ffmpeg:ffmpeg chromium:chromium node:nodejs npm:npm
+TEST_TOOLS := victoria-metrics:victoria-metrics influxd:influxdb prometheus:prometheus prometheus-node-exporter:prometheus-node-exporter redis-server:redis-server mosquitto:mosquitto ffmpeg:ffmpeg chromium:chromium node:nodejs npm:npm
 RTSP_PACKAGES := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 test-deps:
 	@missing=""; for t in $(TEST_TOOLS); do command -v "$${t%%:*}" >/dev/null || missing="$$missing $${t#*:}"; done; \
