@@ -63,11 +63,10 @@ async fn login(
     let sec = &state.security;
     let db = store(&state)?.clone();
     if let Err(d) = sec.locked(client) {
-        let s = d.as_secs().max(1);
-        return Err(ApiError::TooManyRequests {
-            message: format!("too many failed logins from this address; try again in {s} s"),
-            retry_after_s: s,
-        });
+        return Err(ApiError::retry_after(
+            d,
+            "too many failed logins from this address",
+        ));
     }
     let login = parse_login(&body)?;
     let name = login.username.clone();

@@ -89,6 +89,15 @@ impl From<osprey_pipeline::CameraError> for ApiError {
 }
 
 impl ApiError {
+    /// 429 with `Retry-After`: `what` happened, try again after `wait` (at least 1 s).
+    pub fn retry_after(wait: std::time::Duration, what: &str) -> Self {
+        let s = wait.as_secs().max(1);
+        ApiError::TooManyRequests {
+            message: format!("{what}; try again in {s} s"),
+            retry_after_s: s,
+        }
+    }
+
     /// A failure after the headers, classified by the library error's kind.
     pub fn detection<E: Kinded + std::fmt::Display>(e: &E) -> Self {
         ApiError::Detection {

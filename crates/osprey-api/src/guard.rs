@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{MatchedPath, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -66,14 +65,6 @@ fn credential(headers: &HeaderMap, uri: &axum::http::Uri) -> Credential {
     Credential::None
 }
 
-fn retry_after(d: Duration, what: &str) -> ApiError {
-    let s = d.as_secs().max(1);
-    ApiError::TooManyRequests {
-        message: format!("{what}; try again in {s} s"),
-        retry_after_s: s,
-    }
-}
-
 /// What the guard decided.
 enum Outcome {
     Pass(Option<Principal>),
@@ -106,7 +97,7 @@ fn decide(
     if !matches!(cred, Credential::None) {
         if let Err(d) = sec.locked(client) {
             return Outcome::Refuse(
-                retry_after(d, "too many failed sign-ins from this address"),
+                ApiError::retry_after(d, "too many failed sign-ins from this address"),
                 None,
             );
         }
@@ -145,7 +136,7 @@ fn decide(
         }
         if let Err(d) = sec.take_rate(p) {
             return Outcome::Refuse(
-                retry_after(d, "this key's request rate is exceeded"),
+                ApiError::retry_after(d, "this key's request rate is exceeded"),
                 principal.clone(),
             );
         }

@@ -248,7 +248,6 @@ impl Security {
     }
 
     /// Audits a request (log line + database).
-    #[allow(clippy::too_many_arguments)]
     pub fn audit(
         &self,
         who: Option<&Principal>,

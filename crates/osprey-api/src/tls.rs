@@ -160,27 +160,11 @@ pub fn ensure_self_signed(cert: &Path, key: &Path, names: Vec<String>) -> Result
     }
     let made = rcgen::generate_simple_self_signed(names)
         .map_err(|e| TlsError::Invalid(format!("making a self-signed certificate: {e}")))?;
-    let write = |p: &Path, text: &str, mode: u32| -> Result<(), TlsError> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let err = |e: std::io::Error| TlsError::File {
+    let write = |p: &Path, text: &str, mode: u32| {
+        osprey_base::write_atomically(p, text.as_bytes(), mode).map_err(|e| TlsError::File {
             path: p.to_path_buf(),
             message: e.to_string(),
-        };
-        if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(d).map_err(err)?;
-        }
-        let tmp = p.with_extension("tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(err)?;
-        f.write_all(text.as_bytes()).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        std::fs::rename(&tmp, p).map_err(err)
+        })
     };
     write(key, &made.signing_key.serialize_pem(), 0o600)?;
     write(cert, &made.cert.pem(), 0o644)?;

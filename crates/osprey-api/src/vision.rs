@@ -145,11 +145,10 @@ fn check_form_key(
         ));
     };
     if let Err(d) = sec.locked(client) {
-        let s = d.as_secs().max(1);
-        return Err(ApiError::TooManyRequests {
-            message: format!("too many failed sign-ins from this address; try again in {s} s"),
-            retry_after_s: s,
-        });
+        return Err(ApiError::retry_after(
+            d,
+            "too many failed sign-ins from this address",
+        ));
     }
     match sec.key_principal(key) {
         Some(_) => Ok(()),

@@ -5,10 +5,12 @@
 
 mod ca;
 mod clock;
+mod fsutil;
 mod shutdown;
 
 pub use ca::{ca_bundle_pem, ca_certificates};
 pub use clock::{rfc3339, unix_now, Clock, RealClock, SimClock};
+pub use fsutil::write_atomically;
 pub use shutdown::{Cancelled, Shutdown};
 
 /// Locks a mutex, taking the data even if a thread panicked while holding it (the state a

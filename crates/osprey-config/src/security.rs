@@ -163,12 +163,12 @@ fn tls(s: &SecuritySettings, auth_db: &Path, problems: &mut Vec<String>) -> Opti
     })
 }
 
-/// `on`/`off` (also true/false, yes/no, 1/0).
+/// `on`/`off`, or any boolean [`crate::flags::parse_bool`] takes.
 pub fn parse_on_off(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
-        "on" | "true" | "yes" | "1" => Some(true),
-        "off" | "false" | "no" | "0" => Some(false),
-        _ => None,
+        "on" => Some(true),
+        "off" => Some(false),
+        other => crate::flags::parse_bool("auth", other).ok(),
     }
 }
 

@@ -223,22 +223,11 @@ fn rule_book(cfg: &ServeConfig) -> RuleBook {
     )
 }
 
-/// Writes `rules` to a temporary file, syncs it, and renames it over `path`.
+/// Writes `rules` atomically ([`osprey_base::write_atomically`]).
 fn save_atomically(
     path: &std::path::Path,
     rules: &BTreeMap<String, AnalyticsConfig>,
 ) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec_pretty(rules).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    let json = serde_json::to_vec_pretty(rules).map_err(std::io::Error::other)?;
+    osprey_base::write_atomically(path, &json, 0o644)
 }

@@ -280,26 +280,11 @@ fn write(dir: &Path, job: &Job) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to a hidden temporary file beside `path`, syncs it, renames it over `path`
-/// and syncs the directory: after a power cut the file is either the old or the new one.
+/// Writes a snapshot (hidden temporary name, synced, renamed: see
+/// [`osprey_base::write_atomically`]).
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("syncing {}", dir.display()))?;
-    }
-    Ok(())
+    osprey_base::write_atomically(path, bytes, 0o644)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Temporary files a crash left behind, in every camera's directory.
