@@ -61,6 +61,8 @@ lint: system-deps
 test: system-deps test-deps provision lint
 	$(CARGO) test --release --locked --workspace
 	$(MAKE) compat
+	$(MAKE) deploy-smoke
+	$(MAKE) arm64-check
 
 ## Real third-party DeepStack clients against the release binary (docs/security.md): Home
 ## Assistant's deepstack-python from PyPI, and Frigate's own detector plugin when FRIGATE_SRC
@@ -78,6 +80,7 @@ bench: build test-deps
 	benches/http.sh
 	benches/metrics-overhead.sh
 	benches/cameras.sh
+	benches/recording-index.sh
 
 ## The web UI (docs/ui.md): `make ui` rebuilds ui/dist (committed, embedded by osprey-api's
 ## build.rs, so `cargo build` needs no Node); `ui-check` fails when ui/dist differs from a fresh
@@ -91,3 +94,39 @@ ui-test: build test-deps
 
 clean:
 	$(CARGO) clean
+
+## Deploy (docs/deploy.md)
+## `image`: the container image FROM scratch (DEPLOY_ARCH=arm64 for the aarch64 one; podman).
+## `deb`: the Debian package (dpkg-deb; DEPLOY_ARCH=arm64 likewise).
+## `deploy-test`: the slow suites: image test, compose test (podman-compose), package test in a
+## debootstrapped Debian 12 chroot (root, network to Debian's mirror).
+## `deploy-smoke`: the fast slice for CI (no network, podman or debootstrap): package tree,
+## control fields and modes, systemd-analyze verify/security on the unit, compose.yaml and
+## Prometheus configs, the health probe, shellcheck. Installs systemd-analyze and shellcheck if missing.
+.PHONY: image deb deploy-test deploy-smoke
+DEPLOY_ARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+image:
+	deploy/container/build.sh $(DEPLOY_ARCH)
+deb:
+	deploy/debian/build.sh $(DEPLOY_ARCH)
+deploy-test: image
+	deploy/container/test.sh
+	deploy/compose-test.sh
+	deploy/debian/test.sh
+deploy-smoke:
+	@command -v systemd-analyze >/dev/null && command -v shellcheck >/dev/null && command -v dpkg-shlibdeps >/dev/null || { echo "installing systemd, shellcheck, dpkg-dev"; $(APT) systemd shellcheck dpkg-dev; }
+	deploy/smoke.sh
+
+## arm64 (docs/arm64.md): `arm64` cross-builds target/aarch64-unknown-linux-gnu/release/osprey and
+## provisions the aarch64 engines from PyPI (~14 min on 2 cores); `arm64-parity` runs detect, eval
+## and the server under qemu-aarch64 against the x86 reference (~15 min; SKIP_OPENVINO=1 halves it);
+## `arm64-check` is CI's slice: the cross toolchain resolves (apt multiarch packages and the Rust
+## target, installed when missing) and a small C and Rust program link and run under qemu.
+.PHONY: arm64 arm64-parity arm64-check
+arm64:
+	deploy/arm64/build.sh
+arm64-parity:
+	deploy/arm64/parity.sh
+arm64-check:
+	deploy/arm64/build.sh --deps
+	deploy/arm64/build.sh --check-env

@@ -255,7 +255,7 @@ def main():
                                "--events-db", os.path.join(store, "events.sqlite"),
                                "--recordings", os.path.join(store, "recordings"),
                                *shlex.split(args.serve_args)],
-                              stderr=subprocess.DEVNULL, env={**os.environ, "OSPREY_LOG": "warn"})
+                              stderr=subprocess.DEVNULL, env={**os.environ, "OSPREY_LOG": "warn", "OSPREY_AUTH": "off"})
     results = {"model": args.model, "stream": "480x360 H.264 @ 10 fps over RTSP/TCP", "detect_fps": 5,
                "analytics": args.analytics, "record": args.record,
                "rtsp_client": args.client, "serve_args": args.serve_args, "cpus": os.cpu_count(), "runs": []}

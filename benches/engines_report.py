@@ -59,6 +59,23 @@ if has_python:
         cells = [vs_python(s, c) for c in (1, 4, 16)]
         if any(cells):
             print(f"| {s} | " + " | ".join("-" if v is None else f"{v[0]:.2f}×" for v in cells) + " |")
+bares = [r for r in rows if "bare" in r]
+if bares:
+    print("\nThe bare engine (OpenVINO benchmark_app, no HTTP or decode; median of rounds) and the HTTP "
+          "server's c=4 / c=16 throughput as a share of the bare engine's 2-in-flight figure:\n")
+    print("| model | bare, 1 in flight img/s | bare, 2 in flight img/s | server (engine) | c=4 share | c=16 share |")
+    print("|---|---|---|---|---|---|")
+    for label in dict.fromkeys(r["bare"] for r in bares):
+        fps = {n: statistics.median([r["fps"] for r in bares if r["bare"] == label and r["in_flight"] == n] or [0])
+               for n in (1, 2)}
+        for s in servers:
+            if not (s == label or (label == "ov-fp32" and s == "default")):
+                continue
+            cells = []
+            for c in (4, 16):
+                m, _ = median_round(s, c)
+                cells.append(f"{m['throughput_rps'] / fps[2]:.0%}" if m and fps[2] else "-")
+            print(f"| {label} | {fps[1]:.1f} | {fps[2]:.1f} | {s} | {cells[0]} | {cells[1]} |")
 print()
 print("| engine | start→ready s | RSS after load MiB |")
 print("|---|---|---|")

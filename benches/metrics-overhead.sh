@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OSPREY_SHARED="${OSPREY_SHARED:-$(cd .. && pwd)/shared}"
+# Loopback only: the scraper reads /metrics without a key.
+export OSPREY_AUTH=off
 rounds="${ROUNDS:-8}"
 requests="${REQUESTS:-300}"
 out=bench-out

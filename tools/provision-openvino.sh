@@ -10,11 +10,13 @@
 #
 #   OPENVINO_VERSION  wheel version (default 2026.4.1)
 #   OPENVINO_DEST     destination folder (default runtime/openvino)
+#   PYPI_ARCH         another machine's wheel: aarch64 (manylinux) for the arm64 build
 set -euo pipefail
+source "$(dirname "$0")/pypi-wheel.sh"
 
 version="${OPENVINO_VERSION:-2026.4.1}"
 dest="${OPENVINO_DEST:-runtime/openvino}"
-stamp="openvino==$version"
+stamp="openvino==$version${PYPI_ARCH:+ $PYPI_ARCH}"
 if [[ "$(cat "$dest/VERSION" 2>/dev/null)" == "$stamp" ]] && ls "$dest"/lib/libopenvino_c.so.* >/dev/null 2>&1; then
   echo "provision-openvino: $stamp already in $dest/lib"
   exit 0
@@ -27,18 +29,20 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "provision-openvino: downloading $stamp from PyPI"
-"$python" -m pip download --quiet --no-deps --only-binary=:all: "$stamp" -d "$tmp"
+download_wheel "$python" "openvino==$version" "$tmp"
 wheel=$(ls "$tmp"/openvino-*.whl | head -n 1)
+check_wheel_arch "$wheel"
 rm -rf "$dest/lib"
 mkdir -p "$dest/lib"
 "$python" - "$wheel" "$dest/lib" <<'PY'
 import os, re, sys, zipfile
 wheel, out = sys.argv[1], sys.argv[2]
-# Only the CPU engine's libraries: C API, core, CPU plugin, ONNX + IR frontends, TBB.
+# Only the CPU engine's libraries: C API, core, CPU plugin (intel_cpu on x86-64, arm_cpu on
+# aarch64), ONNX + IR frontends, TBB (and its allocator, which the aarch64 build links).
 wanted = re.compile(
-    r"^(libopenvino_c\.so\..*|libopenvino\.so\..*|libopenvino_intel_cpu_plugin\.so"
+    r"^(libopenvino_c\.so\..*|libopenvino\.so\..*|libopenvino_(intel|arm)_cpu_plugin\.so"
     r"|libopenvino_onnx_frontend\.so\..*|libopenvino_ir_frontend\.so\..*|libtbb\.so\..*"
-    r"|plugins\.xml)$"
+    r"|libtbbmalloc\.so\..*|plugins\.xml)$"
 )
 n = 0
 with zipfile.ZipFile(wheel) as z:
@@ -48,8 +52,11 @@ with zipfile.ZipFile(wheel) as z:
             with z.open(name) as src, open(os.path.join(out, base), "wb") as dst:
                 dst.write(src.read())
             n += 1
-if not any(f.startswith("libopenvino_c.so") for f in os.listdir(out)):
+files = os.listdir(out)
+if not any(f.startswith("libopenvino_c.so") for f in files):
     sys.exit("provision-openvino: no libopenvino_c.so* in " + wheel)
+if not any("cpu_plugin" in f for f in files):
+    sys.exit("provision-openvino: no CPU plugin in " + wheel)
 print(f"provision-openvino: {n} files")
 PY
 echo "$stamp" > "$dest/VERSION"

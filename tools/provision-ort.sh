@@ -9,7 +9,9 @@
 #   ORT_FLAVOR   cpu (PyPI onnxruntime), gpu (onnxruntime-gpu: CUDA + TensorRT providers),
 #                openvino (onnxruntime-openvino)
 #   ORT_DEST     destination folder (default runtime/onnxruntime)
+#   PYPI_ARCH    another machine's wheel: aarch64 (manylinux) for the arm64 build (default: this one's)
 set -euo pipefail
+source "$(dirname "$0")/pypi-wheel.sh"
 
 version="${ORT_VERSION:-1.31.1}"
 flavor="${ORT_FLAVOR:-cpu}"
@@ -20,7 +22,7 @@ case "$flavor" in
   openvino) package=onnxruntime-openvino ;;
   *) echo "provision-ort: ORT_FLAVOR must be cpu, gpu or openvino (got '$flavor')" >&2; exit 2 ;;
 esac
-stamp="$package==$version"
+stamp="$package==$version${PYPI_ARCH:+ $PYPI_ARCH}"
 if [[ -f "$dest/lib/libonnxruntime.so" && "$(cat "$dest/VERSION" 2>/dev/null)" == "$stamp" ]]; then
   echo "provision-ort: $stamp already in $dest/lib"
   exit 0
@@ -33,8 +35,9 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "provision-ort: downloading $stamp from PyPI"
-"$python" -m pip download --quiet --no-deps --only-binary=:all: "$stamp" -d "$tmp"
+download_wheel "$python" "$package==$version" "$tmp"
 wheel=$(ls "$tmp"/*.whl | head -n 1)
+check_wheel_arch "$wheel"
 mkdir -p "$dest/lib"
 "$python" - "$wheel" "$dest/lib" <<'PY'
 import os, sys, zipfile

@@ -129,11 +129,12 @@ pub(crate) async fn status_page(State(state): State<Arc<AppState>>) -> Html<Stri
             let i = m.info();
             let s = m.stats();
             format!(
-                "<tr><td>{}{}</td><td>{} {}</td><td>{}</td><td>{}x{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}x{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape_html(n),
                 if n == state.models.default_name() { " (default)" } else { "" },
                 m.engine().as_str(),
                 m.precision(),
+                m.in_flight(),
                 m.provider().as_str(),
                 i.imgsz.1,
                 i.imgsz.0,
@@ -150,7 +151,7 @@ pub(crate) async fn status_page(State(state): State<Arc<AppState>>) -> Html<Stri
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Osprey</title>\
          <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:4px 10px;text-align:left}}</style></head><body>\
          <h1>Osprey {}</h1><p>Up {}h {}m {}s. Detection requests: {} answered, {} failed, {} refused.</p>\
-         <table><tr><th>model</th><th>engine</th><th>provider</th><th>input</th><th>classes</th><th>state</th><th>queued</th><th>done</th><th>batches</th></tr>{}</table>\
+         <table><tr><th>model</th><th>engine</th><th>in flight</th><th>provider</th><th>input</th><th>classes</th><th>state</th><th>queued</th><th>done</th><th>batches</th></tr>{}</table>\
          <p>API: <code>POST /v1/vision/detection</code>, <code>POST /v1/vision/custom/&lt;model&gt;</code>, \
          <code>GET /v1/vision/custom/list</code>, <code>GET /readyz</code>.</p></body></html>",
         env!("CARGO_PKG_VERSION"),

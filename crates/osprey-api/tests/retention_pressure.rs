@@ -323,6 +323,8 @@ fn app_state(shared: &Path, ort: &Path, lib: Arc<Library>) -> Arc<AppState> {
         trt_cache: None,
         threads: 1,
         spinning: Some(false),
+        streams: 1,
+        pinning: None,
         ort_library: Some(ort.to_path_buf()),
         openvino_library: None,
         labels: None,

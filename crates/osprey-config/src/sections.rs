@@ -49,6 +49,8 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
             "trt_cache",
             "threads",
             "spinning",
+            "streams",
+            "pinning",
             "ort_library",
             "openvino_library",
             "labels",

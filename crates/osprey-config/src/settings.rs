@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use osprey_analytics::AnalyticsConfig;
 use osprey_api::{ApiConfig, Secret};
-use osprey_detect::{Engine, Precision, Provider};
+use osprey_detect::{Engine, Precision, Provider, Streams};
 use osprey_infer::InferConfig;
 use osprey_pipeline::CameraSpec;
 use osprey_sinks::webhook::WebhookSpec;
@@ -51,6 +51,10 @@ pub struct Settings {
     pub threads: Option<usize>,
     /// Let ONNX Runtime's idle intra-op threads spin (default: on with one model, off with several).
     pub spinning: Option<bool>,
+    /// Inferences in flight when several images wait: auto or a count (1: one at a time).
+    pub streams: Option<Streams>,
+    /// OpenVINO: pin inference threads to cores (default: OpenVINO's choice).
+    pub pinning: Option<bool>,
     /// Path of libonnxruntime.so.
     pub ort_library: Option<PathBuf>,
     /// Path of OpenVINO's libopenvino_c.so (or its folder).
@@ -157,6 +161,8 @@ impl Settings {
             trt_cache,
             threads,
             spinning,
+            streams,
+            pinning,
             ort_library,
             openvino_library,
             labels,
@@ -337,7 +343,8 @@ impl Settings {
                 .and_then(|e| e.to_str())
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            let openvino_ir = ext == "xml" && self.engine == Some(Engine::OpenVino);
+            let openvino_ir =
+                ext == "xml" && matches!(self.engine, None | Some(Engine::Auto | Engine::OpenVino));
             if ext != "onnx" && !openvino_ir {
                 problems.push(format!(
                     "{} is not an ONNX file; Osprey serves ONNX models: export one with \
@@ -380,6 +387,8 @@ impl Settings {
                 trt_cache: self.trt_cache,
                 threads: self.threads.unwrap_or(0),
                 spinning: self.spinning,
+                streams: self.streams.unwrap_or_default().0,
+                pinning: self.pinning,
                 ort_library: self.ort_library,
                 labels: self.labels,
                 warmup_image: self.warmup_image,
@@ -515,6 +524,8 @@ const FIELDS: &[(&str, Kind)] = &[
     ("trt_cache", Kind::Str),
     ("threads", Kind::Int),
     ("spinning", Kind::Bool),
+    ("streams", Kind::Str),
+    ("pinning", Kind::Bool),
     ("ort_library", Kind::Str),
     ("openvino_library", Kind::Str),
     ("labels", Kind::Str),
@@ -625,6 +636,7 @@ mod tests {
                 Kind::Str if name == "provider" => "cpu".into(),
                 Kind::Str if name == "engine" => "openvino".into(),
                 Kind::Str if name == "precision" => "int8".into(),
+                Kind::Str if name == "streams" => "2".into(),
                 Kind::Str => "x".into(),
                 Kind::Int => "1".into(),
                 Kind::Float => "0.5".into(),
@@ -633,8 +645,31 @@ mod tests {
             })
         });
         assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(s.streams, Some(Streams(2)));
+        assert_eq!(s.pinning, Some(true));
         assert_eq!(s.warmup_image.as_deref(), Some(std::path::Path::new("x")));
         assert_eq!(s.listen.map(|l| l.len()), Some(1));
+    }
+
+    #[test]
+    fn streams_read_as_auto_or_a_count_and_default_to_auto() {
+        let s =
+            Settings::from_toml("[models]\nmodel = \"m.onnx\"\nstreams = \"auto\"").expect("toml");
+        assert_eq!(s.streams, Some(Streams(0)));
+        let s = Settings::from_toml("[models]\nmodel = \"m.onnx\"\nstreams = 3\npinning = false")
+            .expect("toml");
+        assert_eq!(s.streams, Some(Streams(3)));
+        let models = s.resolve().0.models;
+        assert_eq!((models.streams, models.pinning), (3, Some(false)));
+        assert!(Settings::from_toml("[models]\nstreams = 0").is_err());
+        assert!(Settings::from_toml("[models]\nstreams = \"many\"").is_err());
+        let d = Settings::from_toml("model = \"m.onnx\"")
+            .expect("toml")
+            .resolve()
+            .0;
+        assert_eq!(d.models.streams, 0);
+        assert_eq!(d.models.engine, Engine::Auto);
+        assert_eq!(d.models.precision, Precision::Fp32);
     }
 
     #[test]

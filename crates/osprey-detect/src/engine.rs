@@ -5,9 +5,12 @@
 //! letterbox on their own threads and hand [`Prepared`] tensors to the thread that owns the
 //! [`Detector`]. [`Detector::infer`] takes any number of prepared images: it groups those with
 //! the same tensor shape and runs each group as one batch when the model's batch axis is
-//! dynamic, in fixed-size chunks when it is fixed, so callers never need to know which. The
-//! backends only run batches; grouping, NMS and scaling back are shared here.
+//! dynamic, in fixed-size chunks when it is fixed, so callers never need to know which. When the
+//! engine can run several inferences at once (`--streams`), several groups run side by side;
+//! a lone image runs alone on every inference thread. The backends only run batches; grouping,
+//! NMS and scaling back are shared here.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -66,7 +69,7 @@ pub struct StageTimings {
 
 /// The backend running the model.
 #[derive(Debug)]
-enum Backend {
+pub(crate) enum Backend {
     Ort(OrtBackend),
     OpenVino(Box<OvBackend>),
 }
@@ -74,8 +77,8 @@ enum Backend {
 /// A loaded model and its inference backend.
 #[derive(Debug)]
 pub struct Detector {
-    backend: Backend,
-    info: ModelInfo,
+    pub(crate) backend: Backend,
+    pub(crate) info: ModelInfo,
     path: PathBuf,
 }
 
@@ -110,28 +113,29 @@ fn onnx_check(path: &Path, engine: Engine) -> Result<(), DetectError> {
 }
 
 impl Detector {
-    /// Loads a model on the engine the options name, reading its metadata.
+    /// Loads a model on the engine the options name (`auto`: see [`resolve_engine`]), reading
+    /// its metadata.
     pub fn load(path: &Path, opts: &EngineOptions) -> Result<Self, DetectError> {
-        onnx_check(path, opts.engine)?;
+        let engine = resolve_engine(opts, path, || {
+            crate::ov_runtime::available(opts.openvino_library.as_deref())
+        });
+        onnx_check(path, engine)?;
         let labels = opts
             .labels
             .as_deref()
             .map(crate::names::read_labels_file)
             .transpose()?;
-        let (backend, info) = match opts.engine {
-            Engine::Ort => {
-                if opts.precision == Precision::Bf16 {
-                    return Err(DetectError::PrecisionUnavailable(
-                        "bf16 is an OpenVINO precision; add --engine openvino, or use fp32 with ONNX Runtime".into(),
-                    ));
+        let (backend, info) = match engine {
+            Engine::OpenVino => match OvBackend::load(path, opts, labels.clone()) {
+                Ok((b, info)) => (Backend::OpenVino(Box::new(b)), info),
+                // Chosen automatically: a model OpenVINO cannot compile still runs on ORT.
+                Err(e) if opts.engine == Engine::Auto && fallback_allowed(&e, path) => {
+                    tracing::warn!(error = %e, "OpenVINO could not load the model; using ONNX Runtime");
+                    Self::load_ort(path, opts, labels)?
                 }
-                let (b, info) = OrtBackend::load(path, opts, labels)?;
-                (Backend::Ort(b), info)
-            }
-            Engine::OpenVino => {
-                let (b, info) = OvBackend::load(path, opts, labels)?;
-                (Backend::OpenVino(Box::new(b)), info)
-            }
+                Err(e) => return Err(e),
+            },
+            Engine::Ort | Engine::Auto => Self::load_ort(path, opts, labels)?,
         };
         let det = Self {
             backend,
@@ -142,9 +146,34 @@ impl Detector {
         tracing::info!(
             model = %info.name, engine = det.engine().as_str(), precision = det.precision().as_str(),
             provider = det.provider().as_str(), imgsz = ?info.imgsz, dynamic = info.dynamic_hw,
-            batch = ?info.batch, layout = info.layout_name, classes = info.names.len(), "model loaded"
+            batch = ?info.batch, layout = info.layout_name, classes = info.names.len(),
+            in_flight = det.parallelism(), "model loaded"
         );
         Ok(det)
+    }
+
+    fn load_ort(
+        path: &Path,
+        opts: &EngineOptions,
+        labels: Option<Vec<String>>,
+    ) -> Result<(Backend, ModelInfo), DetectError> {
+        if opts.precision == Precision::Bf16 {
+            return Err(DetectError::PrecisionUnavailable(
+                "bf16 is an OpenVINO precision; add --engine openvino, or use fp32 with ONNX Runtime"
+                    .into(),
+            ));
+        }
+        let (b, info) = OrtBackend::load(path, opts, labels)?;
+        Ok((Backend::Ort(b), info))
+    }
+
+    /// Inferences the engine runs at once when several images wait (`--streams`); 1 when it
+    /// runs one at a time.
+    pub fn parallelism(&self) -> usize {
+        match &self.backend {
+            Backend::Ort(b) => b.parallelism(),
+            Backend::OpenVino(b) => b.parallelism(),
+        }
     }
 
     /// The engine running the model.
@@ -253,28 +282,19 @@ impl Detector {
         }
         let mut results: Vec<Vec<Detection>> = vec![Vec::new(); items.len()];
         let mut timings = StageTimings::default();
-        let mut groups: Vec<((u32, u32), Vec<usize>)> = Vec::new();
-        for (i, (p, _)) in items.iter().enumerate() {
-            let key = (p.geometry.out_height, p.geometry.out_width);
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, v)) => v.push(i),
-                None => groups.push((key, vec![i])),
+        let lanes = self.parallelism();
+        let shapes: Vec<(u32, u32)> = items
+            .iter()
+            .map(|(p, _)| (p.geometry.out_height, p.geometry.out_width))
+            .collect();
+        let tasks = plan(&shapes, self.info.batch, lanes);
+        if lanes > 1 && tasks.len() > 1 {
+            for wave in tasks.chunks(lanes) {
+                self.run_wave(wave, items, to_original, &mut results, &mut timings)?;
             }
-        }
-        let chunk = match self.info.batch {
-            BatchAxis::Dynamic => usize::MAX,
-            BatchAxis::Fixed(n) => n.max(1),
-        };
-        for ((h, w), idx) in groups {
-            for part in idx.chunks(chunk.min(idx.len()).max(1)) {
-                self.run_group(
-                    (h as usize, w as usize),
-                    part,
-                    items,
-                    to_original,
-                    &mut results,
-                    &mut timings,
-                )?;
+        } else {
+            for (hw, part) in &tasks {
+                self.run_group(*hw, part, items, to_original, &mut results, &mut timings)?;
             }
         }
         Ok((results, timings))
@@ -300,24 +320,8 @@ impl Detector {
         results: &mut [Vec<Detection>],
         timings: &mut StageTimings,
     ) -> Result<(), DetectError> {
-        let per = 3 * h * w;
-        let batch = match self.info.batch {
-            BatchAxis::Fixed(n) => n,
-            BatchAxis::Dynamic => part.len(),
-        };
-        // One image needs no copy; a batch is concatenated (fixed batches padded with grey).
-        let joined;
-        let data: &[f32] = if batch == 1 {
-            &items[part[0]].0.tensor
-        } else {
-            let mut buf = Vec::with_capacity(batch * per);
-            for &i in part {
-                buf.extend_from_slice(&items[i].0.tensor);
-            }
-            buf.resize(batch * per, 114.0 / 255.0);
-            joined = buf;
-            &joined
-        };
+        let batch = self.batch_len(part.len());
+        let data = batch_input(items, part, batch, 3 * h * w);
         let t = Instant::now();
         let info = &self.info;
         let mut sink = |dims: &[usize], out: &[f32]| {
@@ -330,15 +334,163 @@ impl Detector {
         };
         let shape = [batch, 3, h, w];
         match &mut self.backend {
-            Backend::Ort(b) => b.run(info, shape, data, &mut sink),
-            Backend::OpenVino(b) => b.run(shape, data, &mut sink),
+            Backend::Ort(b) => b.run(info, shape, &data, &mut sink),
+            Backend::OpenVino(b) => b.run(shape, &data, &mut sink),
         }
     }
+
+    /// The batch a run of `n` images uses: the model's fixed batch (padded), or `n`.
+    fn batch_len(&self, n: usize) -> usize {
+        match self.info.batch {
+            BatchAxis::Fixed(b) => b,
+            BatchAxis::Dynamic => n,
+        }
+    }
+
+    /// Runs up to `parallelism` groups at once (`--streams`).
+    fn run_wave(
+        &mut self,
+        wave: &[Task],
+        items: &[(&Prepared, &DetectParams)],
+        to_original: bool,
+        results: &mut [Vec<Detection>],
+        timings: &mut StageTimings,
+    ) -> Result<(), DetectError> {
+        let datas: Vec<(usize, Cow<'_, [f32]>)> = wave
+            .iter()
+            .map(|((h, w), part)| {
+                let batch = self.batch_len(part.len());
+                (batch, batch_input(items, part, batch, 3 * h * w))
+            })
+            .collect();
+        let inputs: Vec<([usize; 4], &[f32])> = wave
+            .iter()
+            .zip(&datas)
+            .map(|(((h, w), _), (batch, data))| ([*batch, 3, *h, *w], data.as_ref()))
+            .collect();
+        let t = Instant::now();
+        let mut post = Duration::ZERO;
+        let info = &self.info;
+        let mut sink = |i: usize, dims: &[usize], out: &[f32]| {
+            let t = Instant::now();
+            let (hw, part) = &wave[i];
+            let r = decode(info, dims, out, *hw, part, items, to_original, results);
+            post += t.elapsed();
+            r
+        };
+        match &mut self.backend {
+            Backend::Ort(b) => b.run_many(info, &inputs, &mut sink)?,
+            Backend::OpenVino(b) => b.run_many(&inputs, &mut sink)?,
+        }
+        timings.inference += t.elapsed().saturating_sub(post);
+        timings.postprocess += post;
+        timings.runs += wave.len() as u32;
+        Ok(())
+    }
+}
+
+/// One engine run: the tensor size `(h, w)` and the indices of its images.
+type Task = ((usize, usize), Vec<usize>);
+
+/// Splits images (their tensor sizes, in order) into runs: grouped by size, then in chunks of
+/// the model's fixed batch, or for a dynamic batch axis one chunk per group — split `lanes`
+/// ways when several inferences can run at once.
+fn plan(shapes: &[(u32, u32)], batch: BatchAxis, lanes: usize) -> Vec<Task> {
+    let mut groups: Vec<((u32, u32), Vec<usize>)> = Vec::new();
+    for (i, key) in shapes.iter().enumerate() {
+        match groups.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => v.push(i),
+            None => groups.push((*key, vec![i])),
+        }
+    }
+    let mut tasks = Vec::new();
+    for ((h, w), idx) in groups {
+        let chunk = match batch {
+            BatchAxis::Fixed(n) => n.max(1),
+            BatchAxis::Dynamic => idx.len().div_ceil(lanes.max(1)).max(1),
+        };
+        for part in idx.chunks(chunk) {
+            tasks.push(((h as usize, w as usize), part.to_vec()));
+        }
+    }
+    tasks
+}
+
+/// The input tensor of one run: one image needs no copy; a batch is concatenated (a fixed
+/// batch padded with grey).
+pub(crate) fn batch_input<'a>(
+    items: &[(&'a Prepared, &DetectParams)],
+    part: &[usize],
+    batch: usize,
+    per: usize,
+) -> Cow<'a, [f32]> {
+    if batch == 1 {
+        return Cow::Borrowed(&items[part[0]].0.tensor);
+    }
+    let mut buf = Vec::with_capacity(batch * per);
+    for &i in part {
+        buf.extend_from_slice(&items[i].0.tensor);
+    }
+    buf.resize(batch * per, 114.0 / 255.0);
+    Cow::Owned(buf)
+}
+
+/// What `--engine auto` (the default) runs: the fastest exact engine available. ONNX Runtime for
+/// a GPU provider (CUDA/TensorRT/OpenVINO EP are ONNX Runtime providers); OpenVINO for an IR
+/// file or bf16; on x86-64, OpenVINO when `ov_available` (its libraries are provisioned), else
+/// ONNX Runtime, said once in the log. An explicit engine is kept.
+pub fn resolve_engine(
+    opts: &EngineOptions,
+    path: &Path,
+    ov_available: impl FnOnce() -> bool,
+) -> Engine {
+    if opts.engine != Engine::Auto {
+        return opts.engine;
+    }
+    if opts.provider != Provider::Cpu {
+        return Engine::Ort;
+    }
+    let ir = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+    if ir || opts.precision == Precision::Bf16 {
+        return Engine::OpenVino;
+    }
+    if !cfg!(target_arch = "x86_64") {
+        return Engine::Ort;
+    }
+    if ov_available() {
+        return Engine::OpenVino;
+    }
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        tracing::info!(
+            "OpenVINO is not provisioned (make provision, or --openvino-library): serving with \
+             ONNX Runtime, the slower exact engine"
+        );
+    });
+    Engine::Ort
+}
+
+/// Whether an automatically chosen OpenVINO that failed may fall back to ONNX Runtime: an ONNX
+/// file OpenVINO could not read or compile, not a precision the user asked for.
+fn fallback_allowed(e: &DetectError, path: &Path) -> bool {
+    let onnx = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    onnx && matches!(
+        e,
+        DetectError::Runtime(_)
+            | DetectError::ModelUnreadable { .. }
+            | DetectError::UnsupportedLayout(_)
+    )
 }
 
 /// Turns one batch's output into detections for the images of `part`.
 #[allow(clippy::too_many_arguments)]
-fn decode(
+pub(crate) fn decode(
     info: &ModelInfo,
     dims: &[usize],
     out: &[f32],
@@ -385,7 +537,7 @@ fn decode(
     Ok(())
 }
 
-fn check_params(p: &DetectParams) -> Result<(), DetectError> {
+pub(crate) fn check_params(p: &DetectParams) -> Result<(), DetectError> {
     if !(0.0..=1.0).contains(&p.conf) || p.conf.is_nan() {
         return Err(DetectError::InvalidParameter(format!(
             "confidence threshold {} is not in 0..1",
@@ -400,3 +552,7 @@ fn check_params(p: &DetectParams) -> Result<(), DetectError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod plan_tests;

@@ -20,11 +20,15 @@ mod ort_backend;
 mod ov_backend;
 pub mod ov_runtime;
 pub mod postprocess;
+mod runner;
 pub mod runtime;
 
 pub use engine::{Detector, Prepared, Preprocessor, StageTimings};
 pub use error::DetectError;
 pub use layout::OutputLayout;
 pub use model::{BatchAxis, ModelInfo};
-pub use options::{Engine, EngineOptions, Precision, Provider};
+pub use options::{
+    parse_streams, streams_label, Engine, EngineOptions, Precision, Provider, Streams,
+};
 pub use postprocess::{iou, DetectParams, Detection};
+pub use runner::Runner;

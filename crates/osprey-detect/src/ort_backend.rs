@@ -1,4 +1,6 @@
-//! The ONNX Runtime backend: one session per model, loaded through `ort`'s dynamic loading.
+//! The ONNX Runtime backend: one session per model, loaded through `ort`'s dynamic loading, plus
+//! (`--streams`, CPU only) sessions with a share of the threads each, run side by side on scoped
+//! threads when several images wait.
 
 use std::path::Path;
 
@@ -7,13 +9,14 @@ use ort::session::{builder::GraphOptimizationLevel, Session};
 use ort::value::TensorRef;
 
 use crate::model::{self, ModelInfo};
-use crate::options::{EngineOptions, OutputSink, Precision, Provider};
+use crate::options::{EngineOptions, ManySink, OutputSink, Precision, Provider};
 use crate::{runtime, DetectError};
 
 /// An ONNX Runtime session and the provider it ended up on.
 #[derive(Debug)]
 pub(crate) struct OrtBackend {
     session: Session,
+    parallel: Vec<Session>,
     pub(crate) provider: Provider,
     pub(crate) precision: Precision,
 }
@@ -40,34 +43,89 @@ impl OrtBackend {
         } else {
             Precision::Fp32
         };
-        let env = runtime::init(opts.ort_library.as_deref())?;
-        let mut builder = Session::builder(env)?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| DetectError::Runtime(e.to_string()))?;
-        if opts.intra_threads > 0 {
-            builder = builder
-                .with_intra_threads(opts.intra_threads)
-                .map_err(|e| DetectError::Runtime(e.to_string()))?;
-        }
-        builder = builder
-            .with_intra_op_spinning(opts.spinning)
-            .map_err(|e| DetectError::Runtime(e.to_string()))?;
-        let (mut builder, provider) = with_provider(builder, opts)?;
-        let session = builder
-            .commit_from_file(path)
-            .map_err(|e| DetectError::ModelUnreadable {
-                path: path.display().to_string(),
-                detail: e.to_string(),
-            })?;
+        runtime::init(opts.ort_library.as_deref())?;
+        let (session, provider) = build_session(path, opts, opts.intra_threads)?;
         let info = describe(&session, path, labels, opts)?;
+        let parallel = match parallel_streams(opts, provider) {
+            0 | 1 => Vec::new(),
+            n => {
+                let total = match opts.intra_threads {
+                    0 => cores(),
+                    t => t,
+                };
+                let each = (total / n).max(1);
+                (0..n)
+                    .map(|_| build_session(path, opts, each).map(|(s, _)| s))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
         Ok((
             Self {
                 session,
+                parallel,
                 provider,
                 precision,
             },
             info,
         ))
+    }
+
+    /// Moves the parallel sessions out (each to run on a thread of its own).
+    pub(crate) fn take_parallel(&mut self) -> Vec<Session> {
+        std::mem::take(&mut self.parallel)
+    }
+
+    /// Sessions that can run at once (1: no parallel sessions).
+    pub(crate) fn parallelism(&self) -> usize {
+        self.parallel.len().max(1)
+    }
+
+    /// Runs up to [`OrtBackend::parallelism`] batches at once, one parallel session each on a
+    /// scoped thread, and hands each output to `sink` with its index, in order.
+    pub(crate) fn run_many(
+        &mut self,
+        info: &ModelInfo,
+        inputs: &[([usize; 4], &[f32])],
+        sink: &mut ManySink<'_>,
+    ) -> Result<(), DetectError> {
+        if inputs.len() > self.parallel.len() {
+            return Err(DetectError::Runtime(format!(
+                "{} batches for {} ONNX Runtime sessions",
+                inputs.len(),
+                self.parallel.len()
+            )));
+        }
+        type Out = Result<(Vec<usize>, Vec<f32>), DetectError>;
+        let outs: Vec<Out> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .parallel
+                .iter_mut()
+                .zip(inputs)
+                .map(|(session, (shape, data))| {
+                    scope.spawn(move || -> Out {
+                        let mut owned = None;
+                        run_session(session, info, *shape, data, &mut |dims, out| {
+                            owned = Some((dims.to_vec(), out.to_vec()));
+                            Ok(())
+                        })?;
+                        owned.ok_or_else(|| DetectError::Runtime("no output".into()))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(DetectError::Runtime("an inference thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        for (i, out) in outs.into_iter().enumerate() {
+            let (dims, values) = out?;
+            sink(i, &dims, &values)?;
+        }
+        Ok(())
     }
 
     /// Runs one batch `[n, 3, h, w]` and hands the output (dims, values) to `sink`.
@@ -78,14 +136,67 @@ impl OrtBackend {
         data: &[f32],
         sink: &mut OutputSink<'_>,
     ) -> Result<(), DetectError> {
-        let input = TensorRef::from_array_view((shape, data))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![info.input_name.as_str() => input])?;
-        let (dims, out) = outputs[info.output_name.as_str()].try_extract_tensor::<f32>()?;
-        let dims: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
-        sink(&dims, out)
+        run_session(&mut self.session, info, shape, data, sink)
     }
+}
+
+pub(crate) fn run_session(
+    session: &mut Session,
+    info: &ModelInfo,
+    shape: [usize; 4],
+    data: &[f32],
+    sink: &mut OutputSink<'_>,
+) -> Result<(), DetectError> {
+    let input = TensorRef::from_array_view((shape, data))?;
+    let outputs = session.run(ort::inputs![info.input_name.as_str() => input])?;
+    let (dims, out) = outputs[info.output_name.as_str()].try_extract_tensor::<f32>()?;
+    let dims: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
+    sink(&dims, out)
+}
+
+/// Logical CPUs available to this process.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Parallel sessions for `--streams` (0: auto): CPU only (a GPU session is not duplicated);
+/// auto gives one per two cores, at most four.
+fn parallel_streams(opts: &EngineOptions, provider: Provider) -> usize {
+    if provider != Provider::Cpu {
+        return 1;
+    }
+    match opts.streams {
+        0 => (cores() / 2).clamp(1, 4),
+        n => n,
+    }
+}
+
+/// Builds one session with `threads` intra-op threads (0: ONNX Runtime's default).
+fn build_session(
+    path: &Path,
+    opts: &EngineOptions,
+    threads: usize,
+) -> Result<(Session, Provider), DetectError> {
+    let env = runtime::init(opts.ort_library.as_deref())?;
+    let mut builder = Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| DetectError::Runtime(e.to_string()))?;
+    if threads > 0 {
+        builder = builder
+            .with_intra_threads(threads)
+            .map_err(|e| DetectError::Runtime(e.to_string()))?;
+    }
+    builder = builder
+        .with_intra_op_spinning(opts.spinning)
+        .map_err(|e| DetectError::Runtime(e.to_string()))?;
+    let (mut builder, provider) = with_provider(builder, opts)?;
+    let session = builder
+        .commit_from_file(path)
+        .map_err(|e| DetectError::ModelUnreadable {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    Ok((session, provider))
 }
 
 fn with_provider(

@@ -6,8 +6,14 @@ use osprey_detect::{BatchAxis, DetectParams, Detector, EngineOptions};
 use osprey_image::{DecodeLimits, RgbImage};
 
 fn load(shared: &std::path::Path, lib: std::path::PathBuf) -> Detector {
+    load_with(shared, lib, 1)
+}
+
+/// The dynamic-batch model on the default engine with `streams` inferences in flight.
+fn load_with(shared: &std::path::Path, lib: std::path::PathBuf, streams: usize) -> Detector {
     let opts = EngineOptions {
         ort_library: Some(lib),
+        streams,
         ..EngineOptions::default()
     };
     Detector::load(&shared.join("models/yolo11n-dynamic.onnx"), &opts).unwrap()
@@ -99,4 +105,19 @@ fn same_shape_images_share_one_run() {
     let (out, t) = det.detect_batch(&refs, &DetectParams::default()).unwrap();
     assert_eq!(t.runs, 1, "four same-shape images run as one batch");
     assert!(out.windows(2).all(|w| w[0].len() == w[1].len()));
+    // With two inferences in flight the batch is split in two runs side by side, same answers.
+    let mut two = load_with(&shared, osprey_testkit::ort_library().unwrap(), 2);
+    assert_eq!(two.parallelism(), 2);
+    let (split, t) = two.detect_batch(&refs, &DetectParams::default()).unwrap();
+    assert_eq!(t.runs, 2, "four images over two streams: two runs of two");
+    for (a, b) in split.iter().zip(&out) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x.class_id, y.class_id);
+            assert!((x.confidence - y.confidence).abs() < 1e-4, "{x:?} vs {y:?}");
+            for (p, q) in x.bbox().iter().zip(y.bbox()) {
+                assert!((p - q).abs() < 0.05, "{x:?} vs {y:?}");
+            }
+        }
+    }
 }

@@ -37,6 +37,10 @@ pub struct InferConfig {
     pub threads: usize,
     /// Spinning of idle intra-op threads (default: on with one model).
     pub spinning: Option<bool>,
+    /// Inferences in flight when several images wait (`--streams`; 0: auto).
+    pub streams: usize,
+    /// OpenVINO: pin inference threads to cores (`None`: OpenVINO's default).
+    pub pinning: Option<bool>,
     /// Path of libonnxruntime.so.
     pub ort_library: Option<PathBuf>,
     /// Path of OpenVINO's libopenvino_c.so (or its folder).
@@ -115,7 +119,16 @@ impl InferMetrics {
         )?;
         let model_info = IntGaugeVec::new(
             Opts::new("osprey_model_info", "Served models (value 1)"),
-            &["model", "provider", "imgsz", "precision", "layout", "batch"],
+            &[
+                "model",
+                "engine",
+                "provider",
+                "imgsz",
+                "precision",
+                "layout",
+                "batch",
+                "in_flight",
+            ],
         )?;
         registry.register(Box::new(batch_size.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
@@ -205,6 +218,8 @@ impl Models {
                 fp16: cfg.half,
                 trt_cache_dir: cfg.trt_cache.clone(),
                 intra_threads: cfg.threads,
+                streams: cfg.streams,
+                pinning: cfg.pinning,
                 spinning,
                 ort_library: cfg.ort_library.clone(),
                 labels: cfg.labels.clone(),
@@ -242,15 +257,18 @@ fn describe(metrics: &InferMetrics, name: &str, detector: &Detector, half: bool)
         osprey_detect::BatchAxis::Fixed(n) => n.to_string(),
     };
     let imgsz = format!("{}x{}", info.imgsz.1, info.imgsz.0);
+    let in_flight = detector.parallelism().to_string();
     metrics
         .model_info
         .with_label_values(&[
             name,
+            detector.engine().as_str(),
             provider.as_str(),
             imgsz.as_str(),
             precision,
             info.layout_name,
             batch_axis.as_str(),
+            in_flight.as_str(),
         ])
         .set(1);
     precision

@@ -17,8 +17,14 @@ use std::time::{Duration, Instant};
 
 use osprey_detect::{
     BatchAxis, DetectError, DetectParams, Detection, Detector, Engine, ModelInfo, Prepared,
-    Preprocessor, Provider,
+    Preprocessor, Provider, StageTimings,
 };
+
+use crate::pool::Pool;
+
+/// What happens to a job a stream thread finished: the reply and the counters.
+type Finish =
+    dyn Fn(Job, Lane, Instant, Result<(Vec<Detection>, StageTimings), DetectError>) + Send + Sync;
 
 /// What a job gets back.
 #[derive(Debug)]
@@ -35,11 +41,33 @@ pub struct JobOutput {
     pub batch_size: usize,
 }
 
-struct Job {
-    prepared: Prepared,
-    params: DetectParams,
+pub(crate) struct Job {
+    pub(crate) prepared: Prepared,
+    pub(crate) params: DetectParams,
     enqueued: Instant,
     reply: tokio::sync::oneshot::Sender<Result<JobOutput, DetectError>>,
+}
+
+impl Job {
+    /// Sends the job's result (the requester may have timed out and gone; that is fine).
+    fn deliver(
+        self,
+        started: Instant,
+        result: Result<Vec<Detection>, &str>,
+        timings: &StageTimings,
+        batch_size: usize,
+    ) {
+        let out = result
+            .map(|detections| JobOutput {
+                detections,
+                queue_wait: started.saturating_duration_since(self.enqueued),
+                inference: timings.inference,
+                postprocess: timings.postprocess,
+                batch_size,
+            })
+            .map_err(|msg| DetectError::Runtime(msg.to_string()));
+        let _ = self.reply.send(out);
+    }
 }
 
 /// Where a job's result arrives.
@@ -147,6 +175,7 @@ pub struct ModelHandle {
     _closer: Arc<Closer>,
     stats: Arc<WorkerStats>,
     precision: &'static str,
+    in_flight: usize,
 }
 
 impl std::fmt::Debug for ModelHandle {
@@ -182,6 +211,11 @@ impl ModelHandle {
     /// Letterboxes images for this model (call from a blocking thread).
     pub fn preprocessor(&self) -> &Preprocessor {
         &self.preprocessor
+    }
+
+    /// Inferences the engine runs at once when several jobs wait (`--streams`).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
     }
 
     /// Worker counters.
@@ -289,11 +323,9 @@ pub fn spawn(
         _closer: Arc::new(Closer(Arc::clone(&queue))),
         stats: Arc::clone(&stats),
         precision: detector.precision().as_str(),
+        in_flight: detector.parallelism(),
     };
-    let max_batch = match detector.info().batch {
-        BatchAxis::Dynamic => cfg.max_batch.max(1),
-        BatchAxis::Fixed(n) => n.max(1),
-    };
+    let (max_batch, wait) = batch_limits(detector.info().batch, detector.parallelism(), &cfg);
     let limits = (max_batch, cfg.camera_max_batch.clamp(1, max_batch));
     let model = name.to_string();
     std::thread::Builder::new().name(format!("osprey-infer-{name}")).spawn(move || {
@@ -304,11 +336,30 @@ pub fn spawn(
             Ok(_) => tracing::info!(model = %model, warmup_ms = t.elapsed().as_millis() as u64, "model warmed up"),
             Err(e) => tracing::error!(model = %model, error = %e, "warm-up inference failed"),
         }
+        let pool = start_pool(&model, &mut detector, &stats, &batch_sizes);
         stats.ready.store(true, Ordering::Release);
-        run(&mut detector, &queue, limits, cfg.batch_wait, &stats, &batch_sizes);
+        let ctx = Ctx { queue: &queue, stats: &stats, batch_sizes: &batch_sizes };
+        match &pool {
+            Some(pool) => run_pool(&mut detector, pool, &ctx),
+            None => run(&mut detector, &ctx, limits, wait),
+        }
+        if let Some((pool, _)) = pool {
+            pool.shutdown();
+        }
         tracing::info!(model = %model, "inference worker stopped");
     })?;
     Ok(handle)
+}
+
+/// The largest batch a worker takes and how long its first job waits for company. A dynamic
+/// batch axis batches up to `max_batch` within the `batch_wait` window. A fixed batch of `n`
+/// takes up to `n` images per inference in flight (`parallelism`, from `--streams`) and never
+/// waits: only images already queued run beside each other, so a lone request is never delayed.
+fn batch_limits(axis: BatchAxis, parallelism: usize, cfg: &BatchConfig) -> (usize, Duration) {
+    match axis {
+        BatchAxis::Dynamic => (cfg.max_batch.max(1), cfg.batch_wait),
+        BatchAxis::Fixed(n) => (n.max(1) * parallelism.max(1), Duration::ZERO),
+    }
 }
 
 /// The job that starts the next batch: the front of `http` if any, else the front of `camera`.
@@ -351,14 +402,121 @@ fn fill<T>(
     next.map_or(Fill::Wait, Fill::Take)
 }
 
+/// What the worker loops share.
+struct Ctx<'a> {
+    queue: &'a Queue,
+    stats: &'a WorkerStats,
+    batch_sizes: &'a prometheus::Histogram,
+}
+
+/// Counts `n` finished jobs of `lane`.
+fn count(stats: &WorkerStats, lane: Lane, n: usize) {
+    stats.completed.fetch_add(n as u64, Ordering::Relaxed);
+    if lane == Lane::Camera {
+        stats
+            .camera_completed
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Starts runner threads for a fixed batch-1 model whose engine has several inferences in
+/// flight (`--streams`); `None` otherwise (batches then run in waves inside the detector).
+fn start_pool(
+    model: &str,
+    detector: &mut Detector,
+    stats: &Arc<WorkerStats>,
+    batch_sizes: &prometheus::Histogram,
+) -> Option<(Pool, Arc<Finish>)> {
+    if !matches!(detector.info().batch, BatchAxis::Fixed(1)) || detector.parallelism() < 2 {
+        return None;
+    }
+    let runners = detector.take_runners();
+    let (stats, sizes) = (Arc::clone(stats), batch_sizes.clone());
+    let finish: Arc<Finish> = Arc::new(move |job: Job, lane, started, result| {
+        match result {
+            Ok((d, t)) => job.deliver(started, Ok(d), &t, 1),
+            Err(e) => {
+                tracing::error!(error = %e, "inference failed");
+                job.deliver(started, Err(&e.to_string()), &StageTimings::default(), 1);
+            }
+        }
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        sizes.observe(1.0);
+        count(&stats, lane, 1);
+    });
+    match Pool::start(model, runners) {
+        Ok(p) => Some((p, finish)),
+        Err(e) => {
+            tracing::error!(model, error = %e, "cannot start the stream threads; one inference at a time");
+            None
+        }
+    }
+}
+
+/// The loop with runner threads: one job at a time, in lane order, to the next free runner; a
+/// lone job on the worker thread's latency request.
+fn run_pool(detector: &mut Detector, (pool, finish): &(Pool, Arc<Finish>), ctx: &Ctx<'_>) {
+    loop {
+        let slot = pool.reserve();
+        let (job, lane, lone) = {
+            let mut lanes = ctx.queue.lock();
+            let (job, lane) = loop {
+                let Lanes { http, camera, .. } = &mut *lanes;
+                if let Some(j) = first(http, camera) {
+                    break j;
+                }
+                if lanes.closed {
+                    pool.release(slot);
+                    return;
+                }
+                lanes = ctx
+                    .queue
+                    .ready
+                    .wait(lanes)
+                    .unwrap_or_else(|p| p.into_inner());
+            };
+            let lone = lanes.http.is_empty() && lanes.camera.is_empty() && pool.idle_but_one();
+            (job, lane, lone)
+        };
+        ctx.stats.queued.fetch_sub(1, Ordering::Relaxed);
+        if !lone {
+            let (finish, dispatched) = (Arc::clone(finish), Instant::now());
+            pool.send(
+                slot,
+                Box::new(move |runner| {
+                    let result = runner.detect(&job.prepared, &job.params);
+                    finish(job, lane, dispatched, result);
+                }),
+            );
+            continue;
+        }
+        pool.release(slot);
+        let started = Instant::now();
+        let result = detector.infer_each(&[(&job.prepared, &job.params)]);
+        ctx.stats.batches.fetch_add(1, Ordering::Relaxed);
+        ctx.batch_sizes.observe(1.0);
+        match result {
+            Ok((mut out, t)) => job.deliver(started, Ok(out.pop().unwrap_or_default()), &t, 1),
+            Err(e) => {
+                tracing::error!(error = %e, "inference failed");
+                job.deliver(started, Err(&e.to_string()), &StageTimings::default(), 1);
+            }
+        }
+        count(ctx.stats, lane, 1);
+    }
+}
+
 fn run(
     detector: &mut Detector,
-    queue: &Queue,
+    ctx: &Ctx<'_>,
     (max_batch, camera_max_batch): (usize, usize),
     wait: Duration,
-    stats: &WorkerStats,
-    batch_sizes: &prometheus::Histogram,
 ) {
+    let Ctx {
+        queue,
+        stats,
+        batch_sizes,
+    } = *ctx;
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
         let lane;
@@ -416,37 +574,51 @@ fn run(
                 outputs.reverse();
                 for job in batch.drain(..) {
                     let detections = outputs.pop().unwrap_or_default();
-                    let out = JobOutput {
-                        detections,
-                        queue_wait: started.saturating_duration_since(job.enqueued),
-                        inference: timings.inference,
-                        postprocess: timings.postprocess,
-                        batch_size: n,
-                    };
-                    // The requester may have timed out and gone; that is fine.
-                    let _ = job.reply.send(Ok(out));
+                    job.deliver(started, Ok(detections), &timings, n);
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, batch = n, "inference failed");
                 let msg = e.to_string();
                 for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(DetectError::Runtime(msg.clone())));
+                    job.deliver(started, Err(&msg), &StageTimings::default(), n);
                 }
             }
         }
-        stats.completed.fetch_add(n as u64, Ordering::Relaxed);
-        if lane == Lane::Camera {
-            stats
-                .camera_completed
-                .fetch_add(n as u64, Ordering::Relaxed);
-        }
+        count(stats, lane, n);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_batches_take_one_per_stream_without_waiting() {
+        let cfg = BatchConfig {
+            queue_capacity: 8,
+            camera_capacity: 8,
+            max_batch: 8,
+            camera_max_batch: 4,
+            batch_wait: Duration::from_millis(3),
+        };
+        assert_eq!(
+            batch_limits(BatchAxis::Fixed(1), 1, &cfg),
+            (1, Duration::ZERO)
+        );
+        assert_eq!(
+            batch_limits(BatchAxis::Fixed(1), 2, &cfg),
+            (2, Duration::ZERO)
+        );
+        assert_eq!(
+            batch_limits(BatchAxis::Fixed(2), 3, &cfg),
+            (6, Duration::ZERO)
+        );
+        assert_eq!(
+            batch_limits(BatchAxis::Dynamic, 2, &cfg),
+            (8, Duration::from_millis(3))
+        );
+    }
 
     #[test]
     fn http_jobs_go_before_queued_camera_frames() {

@@ -14,7 +14,8 @@ pub type SegmentId = i64;
 /// The index's file name inside the root directory.
 pub const DB_FILE: &str = "index.sqlite3";
 
-pub(crate) const SCHEMA: &str = "
+/// Version 1 of the schema (the tables every version has).
+pub const SCHEMA_V1: &str = "
 PRAGMA journal_mode=WAL;
 PRAGMA synchronous=FULL;
 CREATE TABLE IF NOT EXISTS segment (
@@ -48,6 +49,99 @@ CREATE TABLE IF NOT EXISTS hold (
 );
 CREATE INDEX IF NOT EXISTS hold_camera ON hold (camera, end_wall_ms);
 ";
+
+/// The schema version this build writes (`PRAGMA user_version`): 1 had the tables above; 2 adds
+/// per-camera totals and per-camera hourly bytes kept by triggers and an index of protected
+/// segments, so that retention, `/api/storage` and `/metrics` never scan every segment.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Version 2's additions (idempotent). `max_span_ms` is the longest segment a camera ever had:
+/// a range query starts its index scan that far before the range.
+const SCHEMA_V2: &str = "
+CREATE TABLE IF NOT EXISTS camera_totals (
+    camera TEXT PRIMARY KEY,
+    segments INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    max_span_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS segment_added AFTER INSERT ON segment BEGIN
+    INSERT OR IGNORE INTO camera_totals (camera, segments, bytes, max_span_ms)
+        VALUES (new.camera, 0, 0, 0);
+    UPDATE camera_totals SET segments = segments + 1, bytes = bytes + new.bytes,
+        max_span_ms = MAX(max_span_ms, new.end_wall_ms - new.start_wall_ms)
+        WHERE camera = new.camera;
+END;
+CREATE TRIGGER IF NOT EXISTS segment_removed AFTER DELETE ON segment BEGIN
+    UPDATE camera_totals SET segments = segments - 1, bytes = bytes - old.bytes
+        WHERE camera = old.camera;
+END;
+CREATE INDEX IF NOT EXISTS segment_protected ON segment (camera, protected_until)
+    WHERE protected_until IS NOT NULL;
+CREATE TABLE IF NOT EXISTS camera_hours (
+    camera TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (camera, hour)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS segment_added_hour AFTER INSERT ON segment BEGIN
+    INSERT OR IGNORE INTO camera_hours (camera, hour, bytes)
+        VALUES (new.camera, new.start_wall_ms / 3600000, 0);
+    UPDATE camera_hours SET bytes = bytes + new.bytes
+        WHERE camera = new.camera AND hour = new.start_wall_ms / 3600000;
+END;
+CREATE TRIGGER IF NOT EXISTS segment_removed_hour AFTER DELETE ON segment BEGIN
+    UPDATE camera_hours SET bytes = bytes - old.bytes
+        WHERE camera = old.camera AND hour = old.start_wall_ms / 3600000;
+END;
+";
+
+/// Milliseconds in one `camera_hours` bucket.
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+
+/// Creates the tables, or migrates an older index forward (recomputing the totals from the
+/// segments once), inside one transaction. A newer schema than this build knows is refused.
+pub(crate) fn migrate(conn: &Connection) -> Result<i64, RecordError> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(RecordError::db("schema"))?;
+    if version > SCHEMA_VERSION {
+        return Err(RecordError::NewerSchema {
+            found: version,
+            known: SCHEMA_VERSION,
+        });
+    }
+    conn.execute_batch(SCHEMA_V1)
+        .map_err(RecordError::db("schema"))?;
+    if version == SCHEMA_VERSION {
+        return Ok(version);
+    }
+    in_transaction(conn, "migrate", || {
+        conn.execute_batch(SCHEMA_V2)?;
+        conn.execute("DELETE FROM camera_totals", [])?;
+        conn.execute(
+            "INSERT INTO camera_totals (camera, segments, bytes, max_span_ms) \
+             SELECT camera, COUNT(*), SUM(bytes), MAX(end_wall_ms - start_wall_ms) \
+             FROM segment GROUP BY camera",
+            [],
+        )?;
+        conn.execute("DELETE FROM camera_hours", [])?;
+        conn.execute(
+            "INSERT INTO camera_hours (camera, hour, bytes) \
+             SELECT camera, start_wall_ms / 3600000, SUM(bytes) FROM segment \
+             GROUP BY camera, start_wall_ms / 3600000",
+            [],
+        )?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+    })?;
+    if version > 0 {
+        tracing::info!(
+            from = version,
+            to = SCHEMA_VERSION,
+            "recordings index migrated"
+        );
+    }
+    Ok(version)
+}
 
 const COLUMNS: &str = "id, camera, name, start_90k, end_90k, start_wall_ms, end_wall_ms, \
                        frames, keyframes, bytes, codec, width, height, protected_until";
@@ -193,29 +287,103 @@ pub(crate) fn query(
         .map_err(RecordError::db("query"))
 }
 
-/// The delete protocol for one row (see the module documentation).
-pub(crate) fn delete_row(
+/// `camera`'s segments overlapping `[start_ms, end_ms)`, oldest first, read through the
+/// `(camera, start_wall_ms)` index from `max_span_ms` before the range: never a scan of the
+/// camera's older segments.
+pub(crate) fn overlapping(
+    conn: &Connection,
+    camera: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<SegmentRow>, RecordError> {
+    let from = start_ms.saturating_sub(max_span(conn, camera)?);
+    query(
+        conn,
+        "WHERE camera = ?1 AND start_wall_ms >= ?4 AND start_wall_ms < ?3 AND end_wall_ms > ?2",
+        params![camera, start_ms, end_ms, from],
+    )
+}
+
+/// The longest segment `camera` ever had (0 with none).
+pub(crate) fn max_span(conn: &Connection, camera: &str) -> Result<i64, RecordError> {
+    conn.query_row(
+        "SELECT COALESCE(MAX(max_span_ms), 0) FROM camera_totals WHERE camera = ?1",
+        [camera],
+        |r| r.get(0),
+    )
+    .map_err(RecordError::db("query"))
+}
+
+/// The delete protocol (see the module documentation), for several rows at once: one transaction moves them all to `garbage`,
+/// the files are unlinked, each directory touched is `fsync`ed once, and one transaction drops
+/// the garbage rows — two commits however many segments a retention pass deletes. A crash at
+/// any point leaves garbage rows that the next open finishes.
+pub(crate) fn delete_rows(
     conn: &Connection,
     root: &Path,
-    row: &SegmentRow,
+    rows: &[SegmentRow],
+) -> Result<(), RecordError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    in_transaction(conn, "delete", || {
+        for row in rows {
+            conn.execute(
+                "INSERT OR IGNORE INTO garbage (camera, name) VALUES (?1, ?2)",
+                params![row.camera, row.name],
+            )?;
+            conn.execute("DELETE FROM segment WHERE id = ?1", [row.id])?;
+        }
+        Ok(())
+    })?;
+    let mut dirs = std::collections::BTreeSet::new();
+    for row in rows {
+        let path = root.join(&row.camera).join(&row.name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                dirs.insert(row.camera.as_str());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(RecordError::storage(
+                    "unlink",
+                    &path.display().to_string(),
+                    e,
+                ))
+            }
+        }
+    }
+    for camera in dirs {
+        let dir = root.join(camera);
+        sync_dir(&dir).map_err(|e| RecordError::storage("sync", &dir.display().to_string(), e))?;
+    }
+    in_transaction(conn, "delete", || {
+        for row in rows {
+            conn.execute(
+                "DELETE FROM garbage WHERE camera = ?1 AND name = ?2",
+                params![row.camera, row.name],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `f` between `BEGIN IMMEDIATE` and `COMMIT`, rolling back when it fails.
+fn in_transaction(
+    conn: &Connection,
+    op: &'static str,
+    f: impl FnOnce() -> rusqlite::Result<()>,
 ) -> Result<(), RecordError> {
     conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(RecordError::db("delete"))?;
-    let marked = conn
-        .execute(
-            "INSERT OR IGNORE INTO garbage (camera, name) VALUES (?1, ?2)",
-            params![row.camera, row.name],
-        )
-        .and_then(|_| conn.execute("DELETE FROM segment WHERE id = ?1", [row.id]));
-    match marked {
-        Ok(_) => conn.execute_batch("COMMIT"),
+        .map_err(RecordError::db(op))?;
+    match f() {
+        Ok(()) => conn.execute_batch("COMMIT"),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
         }
     }
-    .map_err(RecordError::db("delete"))?;
-    finish_garbage(conn, root, &row.camera, &row.name)
+    .map_err(RecordError::db(op))
 }
 
 /// Unlinks a garbage file (already gone is fine), `fsync`s its directory, drops its row.

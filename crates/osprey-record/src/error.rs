@@ -30,6 +30,17 @@ pub enum RecordError {
         #[source]
         source: std::io::Error,
     },
+    /// The index was written by a newer Osprey (its schema version is higher than this build's).
+    #[error(
+        "the recordings index has schema version {found}, newer than this Osprey understands \
+         ({known}); run the newer release, or restore a backup"
+    )]
+    NewerSchema {
+        /// The version found.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
     /// The recording index (SQLite) failed.
     #[error("recording index error during {op}: {source}")]
     Database {
@@ -83,6 +94,7 @@ impl Kinded for RecordError {
         match self {
             RecordError::Bitstream(_) | RecordError::Request(_) => ErrorKind::InvalidArgument,
             RecordError::BadSegment { .. } => ErrorKind::Internal,
+            RecordError::NewerSchema { .. } => ErrorKind::FailedPrecondition,
             RecordError::Storage { source, .. } => io_kind(source),
             RecordError::Database { source, .. } => match source.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DiskFull) => ErrorKind::ResourceExhausted,

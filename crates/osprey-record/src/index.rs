@@ -20,13 +20,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use osprey_base::lock;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::db::{delete_row, insert, query, sync_dir, SCHEMA};
+use crate::db::{delete_rows, insert, migrate, overlapping, query, sync_dir};
 pub use crate::db::{valid_camera_name, SegmentId, SegmentRow, DB_FILE};
 use crate::pin::{PinGuard, Pins};
 use crate::recovery::{self, RecoveryReport};
-use crate::retention::{plan_deletions, Quotas, RetentionSegment};
+use crate::retention::{Quotas, RetentionSegment};
+use crate::sweep::{self, CameraBytes, RetentionSource};
 use crate::timeline::{self, Run};
 use crate::view::{plan_view, SegmentFile, ViewPlan};
 use crate::{RecordError, SegmentInfo};
@@ -87,18 +88,32 @@ impl RecordingIndex {
         let conn = Connection::open(root.join(DB_FILE)).map_err(RecordError::db("open"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(RecordError::db("open"))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(RecordError::db("schema"))?;
+        migrate(&conn)?;
         let report = recovery::recover(&conn, &root)?;
-        let index = RecordingIndex {
+        Ok((Self::with_connection(conn, root), report))
+    }
+
+    /// Opens (migrating) an existing index *without* the recovery pass: rows whose files are
+    /// missing stay. For tools that measure or inspect an index (the index benchmark); a
+    /// process that records must use [`RecordingIndex::open`].
+    pub fn open_unrecovered(root: impl Into<PathBuf>) -> Result<RecordingIndex, RecordError> {
+        let root = root.into();
+        let conn = Connection::open(root.join(DB_FILE)).map_err(RecordError::db("open"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(RecordError::db("open"))?;
+        migrate(&conn)?;
+        Ok(Self::with_connection(conn, root))
+    }
+
+    fn with_connection(conn: Connection, root: PathBuf) -> RecordingIndex {
+        RecordingIndex {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 root,
                 pins: Pins::default(),
                 deleted: Mutex::default(),
             }),
-        };
-        Ok((index, report))
+        }
     }
 
     /// The root directory.
@@ -148,14 +163,26 @@ impl RecordingIndex {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SegmentRow>, RecordError> {
-        query(
-            &self.conn(),
-            "WHERE camera = ?1 AND start_wall_ms < ?3 AND end_wall_ms > ?2",
-            params![camera, start_ms, end_ms],
-        )
+        overlapping(&self.conn(), camera, start_ms, end_ms)
     }
 
-    /// Every segment of every camera, oldest first.
+    /// Bytes of `camera`'s segments that started in the hour of `since_ms` or later, and the
+    /// start of that hour: the window the bytes were counted over (from the hourly totals, at
+    /// most a year's 8 760 rows per camera, never the segments).
+    pub fn bytes_since(&self, camera: &str, since_ms: i64) -> Result<(u64, i64), RecordError> {
+        let hour = since_ms.div_euclid(crate::db::HOUR_MS);
+        let bytes = self
+            .conn()
+            .query_row(
+                "SELECT COALESCE(SUM(bytes), 0) FROM camera_hours WHERE camera = ?1 AND hour >= ?2",
+                params![camera, hour],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(RecordError::db("query"))?;
+        Ok((bytes.max(0) as u64, hour * crate::db::HOUR_MS))
+    }
+
+    /// Every segment of every camera, oldest first (a full scan: tests and tools only).
     pub fn all_segments(&self) -> Result<Vec<SegmentRow>, RecordError> {
         query(&self.conn(), "", [])
     }
@@ -169,7 +196,7 @@ impl RecordingIndex {
     pub fn cameras(&self) -> Result<Vec<String>, RecordError> {
         let conn = self.conn();
         let mut st = conn
-            .prepare("SELECT DISTINCT camera FROM segment ORDER BY camera")
+            .prepare("SELECT camera FROM camera_totals WHERE segments > 0 ORDER BY camera")
             .map_err(RecordError::db("query"))?;
         let rows = st
             .query_map([], |r| r.get(0))
@@ -178,23 +205,41 @@ impl RecordingIndex {
             .map_err(RecordError::db("query"))
     }
 
-    /// `camera`'s totals.
+    /// `camera`'s totals: the counts kept per camera, the oldest and newest by the
+    /// `(camera, start_wall_ms)` index (a camera's segments do not overlap, so the one that
+    /// starts last ends last).
     pub fn usage(&self, camera: &str) -> Result<CameraUsage, RecordError> {
-        self.conn()
+        let conn = self.conn();
+        let (segments, bytes) = conn
             .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_wall_ms), MAX(end_wall_ms) \
-                 FROM segment WHERE camera = ?1",
+                "SELECT segments, bytes FROM camera_totals WHERE camera = ?1",
                 [camera],
-                |r| {
-                    Ok(CameraUsage {
-                        segments: r.get::<_, i64>(0)? as u64,
-                        bytes: r.get::<_, i64>(1)? as u64,
-                        oldest_wall_ms: r.get(2)?,
-                        newest_wall_ms: r.get(3)?,
-                    })
-                },
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
             )
+            .optional()
+            .map_err(RecordError::db("query"))?
+            .unwrap_or_default();
+        if segments == 0 {
+            return Ok(CameraUsage::default());
+        }
+        let edge = |order: &str, column: &str| {
+            conn.query_row(
+                &format!(
+                    "SELECT {column} FROM segment WHERE camera = ?1 \
+                     ORDER BY start_wall_ms {order}, id {order} LIMIT 1"
+                ),
+                [camera],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
             .map_err(RecordError::db("query"))
+        };
+        Ok(CameraUsage {
+            segments,
+            bytes,
+            oldest_wall_ms: edge("ASC", "start_wall_ms")?,
+            newest_wall_ms: edge("DESC", "end_wall_ms")?,
+        })
     }
 
     /// Protects `camera`'s segments overlapping `[start_ms, end_ms)` from retention until
@@ -238,19 +283,27 @@ impl RecordingIndex {
     /// Deletes a segment with the crash-safe protocol (garbage row, unlink, directory `fsync`,
     /// row dropped). Refused (returns `Ok(false)`) while the segment is pinned or unknown.
     pub fn delete(&self, id: SegmentId) -> Result<bool, RecordError> {
-        let conn = self.conn();
-        if self.inner.pins.is_pinned(id) {
-            return Ok(false);
-        }
-        let Some(row) = query(&conn, "WHERE id = ?1", [id])?.pop() else {
-            return Ok(false);
-        };
-        delete_row(&conn, &self.inner.root, &row)?;
-        Ok(true)
+        Ok(!self.delete_many(&[id])?.is_empty())
     }
 
-    /// Runs retention over every camera: plans with [`plan_deletions`] (pins as they are now)
-    /// and deletes. `disk_free` is the file system's free space (`None`: unknown).
+    /// Deletes the segments of `ids` that exist and are not pinned (two commits in all, see
+    /// [`crate::db::delete_rows`]); returns the deleted rows.
+    fn delete_many(&self, ids: &[SegmentId]) -> Result<Vec<SegmentRow>, RecordError> {
+        let conn = self.conn();
+        let mut rows = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if self.inner.pins.is_pinned(id) {
+                continue;
+            }
+            rows.extend(query(&conn, "WHERE id = ?1", [id])?.pop());
+        }
+        delete_rows(&conn, &self.inner.root, &rows)?;
+        Ok(rows)
+    }
+
+    /// Runs retention over every camera: plans with [`sweep::plan`] (the rules of
+    /// [`crate::retention::plan_deletions`] read from the per-camera totals and oldest-first
+    /// pages, pins as they are now) and deletes. `disk_free` is the file system's free space (`None`: unknown).
     pub fn apply_retention(
         &self,
         quotas: &Quotas,
@@ -261,31 +314,15 @@ impl RecordingIndex {
         self.conn()
             .execute("DELETE FROM hold WHERE until_ms < ?1", [now_ms])
             .map_err(RecordError::db("retention"))?;
-        let rows = self.all_segments()?;
-        let segs: Vec<RetentionSegment> = rows
-            .iter()
-            .map(|r| RetentionSegment {
-                id: r.id,
-                camera: r.camera.clone(),
-                start_wall_ms: r.start_wall_ms,
-                end_wall_ms: r.end_wall_ms,
-                bytes: r.bytes,
-                protected_until: r.protected_until,
-                pinned: self.inner.pins.is_pinned(r.id),
-            })
-            .collect();
+        let planned = sweep::plan(&IndexSource(self), quotas, now_ms, disk_free)?;
+        let ids: Vec<SegmentId> = planned.iter().map(|s| s.id).collect();
         let mut out = RetentionOutcome::default();
-        for id in plan_deletions(&segs, quotas, now_ms, disk_free) {
-            let Some(row) = rows.iter().find(|r| r.id == id) else {
-                continue;
-            };
-            if self.delete(id)? {
-                out.bytes += row.bytes;
-                out.deleted.push(row.clone());
-                let mut d = lock(&self.inner.deleted);
-                let e = d.entry(row.camera.clone()).or_default();
-                *e = (e.0 + 1, e.1 + row.bytes);
-            }
+        for row in self.delete_many(&ids)? {
+            out.bytes += row.bytes;
+            let mut d = lock(&self.inner.deleted);
+            let e = d.entry(row.camera.clone()).or_default();
+            *e = (e.0 + 1, e.1 + row.bytes);
+            out.deleted.push(row);
         }
         Ok(out)
     }
@@ -320,11 +357,7 @@ impl RecordingIndex {
     ) -> Result<PinnedView, RecordError> {
         let (rows, pin) = {
             let conn = self.conn();
-            let rows = query(
-                &conn,
-                "WHERE camera = ?1 AND start_wall_ms < ?3 AND end_wall_ms > ?2",
-                params![camera, start_ms, end_ms],
-            )?;
+            let rows = overlapping(&conn, camera, start_ms, end_ms)?;
             let pin = self.inner.pins.pin(rows.iter().map(|r| r.id));
             (rows, pin)
         };
@@ -337,5 +370,71 @@ impl RecordingIndex {
             .collect();
         let plan = plan_view(&files, start_ms, end_ms)?;
         Ok(PinnedView { plan, pin })
+    }
+}
+
+/// The index as retention's source: totals from `camera_totals` and the protected-segment
+/// index, pages from the `(camera, start_wall_ms)` index. The connection is locked per call,
+/// never across the pass.
+struct IndexSource<'a>(&'a RecordingIndex);
+
+impl RetentionSource for IndexSource<'_> {
+    type Error = RecordError;
+
+    fn cameras(&self, now_ms: i64) -> Result<Vec<CameraBytes>, RecordError> {
+        let conn = self.0.conn();
+        let mut st = conn
+            .prepare(
+                "SELECT t.camera, t.bytes, (SELECT COALESCE(SUM(s.bytes), 0) FROM segment s \
+                 WHERE s.camera = t.camera AND s.protected_until IS NOT NULL \
+                 AND s.protected_until > ?1) FROM camera_totals t WHERE t.segments > 0 \
+                 ORDER BY t.camera",
+            )
+            .map_err(RecordError::db("retention"))?;
+        let rows = st
+            .query_map([now_ms], |r| {
+                Ok(CameraBytes {
+                    camera: r.get(0)?,
+                    bytes: r.get::<_, i64>(1)? as u64,
+                    protected_bytes: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .map_err(RecordError::db("retention"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(RecordError::db("retention"))
+    }
+
+    fn page(
+        &self,
+        camera: &str,
+        after: Option<(i64, SegmentId)>,
+        limit: usize,
+    ) -> Result<Vec<RetentionSegment>, RecordError> {
+        let (start, id) = after.unwrap_or((i64::MIN, i64::MIN));
+        let conn = self.0.conn();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT id, start_wall_ms, end_wall_ms, bytes, protected_until FROM segment \
+                 WHERE camera = ?1 AND (start_wall_ms > ?2 OR (start_wall_ms = ?2 AND id > ?3)) \
+                 ORDER BY start_wall_ms, id LIMIT ?4",
+            )
+            .map_err(RecordError::db("retention"))?;
+        let pins = self.0.pins();
+        let rows = st
+            .query_map(params![camera, start, id, limit as i64], |r| {
+                let id: SegmentId = r.get(0)?;
+                Ok(RetentionSegment {
+                    id,
+                    camera: camera.to_string(),
+                    start_wall_ms: r.get(1)?,
+                    end_wall_ms: r.get(2)?,
+                    bytes: r.get::<_, i64>(3)? as u64,
+                    protected_until: r.get(4)?,
+                    pinned: pins.is_pinned(id),
+                })
+            })
+            .map_err(RecordError::db("retention"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(RecordError::db("retention"))
     }
 }

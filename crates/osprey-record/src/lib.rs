@@ -90,11 +90,13 @@ pub mod mp4;
 pub mod recovery;
 pub mod retention;
 pub mod segment;
+pub mod sweep;
 pub mod timeline;
 pub mod view;
 
 pub use annexb::{Codec, ParameterSets};
 pub use codec::VideoParams;
+pub use db::{SCHEMA_V1 as INDEX_SCHEMA_V1, SCHEMA_VERSION as INDEX_SCHEMA_VERSION};
 pub use error::{io_kind, RecordError};
 pub use index::{CameraUsage, PinnedView, RecordingIndex, RetentionOutcome, SegmentId, SegmentRow};
 pub use library::Library;

@@ -41,12 +41,16 @@ pub struct ModelArgs {
     /// Inference size for dynamic-shape models.
     #[arg(long)]
     pub imgsz: Option<u32>,
-    /// Inference engine: ort (ONNX Runtime) or openvino.
-    #[arg(long, default_value = "ort", env = "OSPREY_ENGINE")]
+    /// Inference engine: auto (OpenVINO fp32 on x86-64 when provisioned, else ONNX Runtime),
+    /// ort (ONNX Runtime) or openvino.
+    #[arg(long, default_value = "auto", env = "OSPREY_ENGINE")]
     pub engine: Engine,
-    /// Precision: fp32, bf16, int8 or auto (the fastest the CPU and the model file allow).
-    #[arg(long, default_value = "auto", env = "OSPREY_PRECISION")]
+    /// Precision: fp32 (exact), bf16, int8 or auto (the fastest the CPU and the model file allow).
+    #[arg(long, default_value = "fp32", env = "OSPREY_PRECISION")]
     pub precision: Precision,
+    /// Inferences in flight when several images wait: auto or a count (1: one at a time).
+    #[arg(long, default_value = "auto", env = "OSPREY_STREAMS")]
+    pub streams: osprey_detect::Streams,
     /// Execution provider: cpu, cuda, tensorrt or openvino.
     #[arg(long, default_value = "cpu", env = "OSPREY_PROVIDER")]
     pub provider: Provider,
@@ -82,6 +86,7 @@ impl ModelArgs {
             fp16: self.half,
             trt_cache_dir: self.trt_cache.clone(),
             intra_threads: self.threads,
+            streams: self.streams.0,
             ort_library: self.ort_library.clone(),
             labels: self.labels.clone(),
             imgsz: self.imgsz,

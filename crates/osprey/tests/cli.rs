@@ -146,6 +146,9 @@ fn missing_onnx_runtime_says_how_to_provision() {
             "detect",
             "-m",
             model.to_str().unwrap(),
+            // The default engine is OpenVINO where it is provisioned: ask for ONNX Runtime.
+            "--engine",
+            "ort",
             "--ort-library",
             "/nonexistent/libonnxruntime.so",
             "x.jpg",

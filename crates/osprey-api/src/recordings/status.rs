@@ -85,12 +85,12 @@ fn write_rate(
     let (Some(oldest), Some(_)) = (usage.oldest_wall_ms, usage.newest_wall_ms) else {
         return Ok(None);
     };
-    let from = now - RATE_WINDOW_MS;
-    let rows = lib
+    // Counted per hour of the segments' starts: the window begins on the hour before
+    // `now - RATE_WINDOW_MS`, and the rate divides by its true length.
+    let (bytes, from) = lib
         .index()
-        .segments(camera, from, now)
+        .bytes_since(camera, now - RATE_WINDOW_MS)
         .map_err(|e| record_error(&e))?;
-    let bytes: u64 = rows.iter().map(|r| r.bytes).sum();
     if bytes == 0 {
         return Ok(None);
     }

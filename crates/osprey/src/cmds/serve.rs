@@ -36,10 +36,12 @@ pub struct Args {
     /// TensorRT fp16 (Python: --half_precision).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
     pub half: Option<bool>,
-    /// Inference engine: ort (ONNX Runtime) or openvino.
+    /// Inference engine: auto (default: OpenVINO fp32 on x86-64 when provisioned, else ONNX
+    /// Runtime), ort (ONNX Runtime) or openvino.
     #[arg(long)]
     pub engine: Option<osprey_detect::Engine>,
-    /// Precision: fp32, bf16, int8 or auto (the fastest the CPU and the model file allow).
+    /// Precision: fp32 (default, exact), bf16, int8 or auto (the fastest the CPU and the model
+    /// file allow).
     #[arg(long)]
     pub precision: Option<osprey_detect::Precision>,
     /// Execution provider: cpu, cuda, tensorrt, openvino.
@@ -57,6 +59,13 @@ pub struct Args {
     /// Let idle ONNX Runtime threads spin (default: on with one model, off with several).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
     pub spinning: Option<bool>,
+    /// Inferences in flight when several requests or frames wait: auto (the engine's choice
+    /// for this CPU) or a count; 1 runs one at a time. A lone request still uses every thread.
+    #[arg(long)]
+    pub streams: Option<osprey_detect::Streams>,
+    /// OpenVINO: pin inference threads to cores (default: OpenVINO's choice).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub pinning: Option<bool>,
     /// Path of libonnxruntime.so.
     #[arg(long)]
     pub ort_library: Option<PathBuf>,
@@ -235,6 +244,8 @@ impl Args {
             trt_cache: self.trt_cache.clone(),
             threads: self.threads,
             spinning: self.spinning,
+            streams: self.streams,
+            pinning: self.pinning,
             ort_library: self.ort_library.clone(),
             openvino_library: self.openvino_library.clone(),
             labels: self.labels.clone(),
