@@ -64,6 +64,14 @@ pub enum StoreError {
         /// Cause.
         source: rusqlite::Error,
     },
+    /// The file was written by a newer Osprey (its schema version is higher than this build's).
+    #[error("event store {path}: {reason}")]
+    NewerSchema {
+        /// Database file.
+        path: String,
+        /// The sentence naming both versions.
+        reason: String,
+    },
     /// The store could not be opened (or its writer thread could not start).
     #[error("event store {path}: unavailable: {reason}")]
     Unavailable {
@@ -76,7 +84,10 @@ pub enum StoreError {
 
 impl Kinded for StoreError {
     fn kind(&self) -> ErrorKind {
-        ErrorKind::Unavailable
+        match self {
+            StoreError::NewerSchema { .. } => ErrorKind::FailedPrecondition,
+            StoreError::Sqlite { .. } | StoreError::Unavailable { .. } => ErrorKind::Unavailable,
+        }
     }
 }
 
@@ -133,6 +144,13 @@ fn open(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     }
     let c = rusqlite::Connection::open(path).map_err(err)?;
     c.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+    let known = crate::schema::EVENTS_SCHEMA_VERSION;
+    let found = crate::schema::check(&c, known)
+        .map_err(err)?
+        .map_err(|found| StoreError::NewerSchema {
+            path: path.display().to_string(),
+            reason: crate::schema::newer("event store", found, known),
+        })?;
     c.execute_batch(
         "PRAGMA journal_mode=WAL;
          PRAGMA synchronous=NORMAL;
@@ -145,6 +163,7 @@ fn open(path: &Path) -> Result<rusqlite::Connection, StoreError> {
          CREATE INDEX IF NOT EXISTS events_camera_start ON events(camera, start_time);",
     )
     .map_err(err)?;
+    crate::schema::stamp(&c, found, known).map_err(err)?;
     Ok(c)
 }
 
@@ -601,6 +620,45 @@ mod tests {
         assert!(!snaps.join("gate").exists());
         assert!(snaps.join("cam").exists());
         assert!(store.get("100.0-a").expect("get").is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_previous_release_file_is_stamped_and_a_newer_one_refused_untouched() {
+        let dir = std::env::temp_dir().join(format!("osprey-events-schema-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("events.sqlite");
+        // The previous release: the same table, no version, one event in it.
+        let _ = std::fs::create_dir_all(&dir);
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE events(id TEXT PRIMARY KEY, camera TEXT NOT NULL, label TEXT NOT NULL,
+             track_id INTEGER NOT NULL, start_time REAL NOT NULL, end_time REAL,
+             top_score REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL,
+             y2 REAL NOT NULL, frames INTEGER NOT NULL);
+             INSERT INTO events VALUES ('e1', 'cam', 'person', 7, 1.0, 2.0, 0.9, 0, 0, 1, 1, 3);",
+        )
+        .unwrap();
+        drop(old);
+        let c = open(&path).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, crate::schema::EVENTS_SCHEMA_VERSION);
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1, "the previous release's event is kept");
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let e = open(&path).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
+        assert!(e.to_string().contains("newer"), "{e}");
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 99, "left untouched");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,6 +7,7 @@
 mod analytics;
 mod buckets;
 mod events;
+mod schema;
 mod snapshots;
 mod timestamp;
 
@@ -17,5 +18,6 @@ pub use analytics::{
 };
 pub use buckets::{BucketSpec, Buckets, DEFAULT_BUCKET_COUNT, MAX_BUCKETS};
 pub use events::{EventQuery, EventRecord, EventStore, StoreError};
+pub use schema::{ANALYTICS_SCHEMA_VERSION, EVENTS_SCHEMA_VERSION};
 pub use snapshots::{is_safe_name, snapshot_dir, snapshot_file, SnapshotKind};
 pub use timestamp::{format_timestamp, parse_timestamp};

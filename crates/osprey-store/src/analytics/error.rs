@@ -19,6 +19,14 @@ pub enum AnalyticsError {
         /// The text given.
         text: String,
     },
+    /// The file was written by a newer Osprey (its schema version is higher than this build's).
+    #[error("analytics store {path}: {reason}")]
+    NewerSchema {
+        /// Database file.
+        path: String,
+        /// The sentence naming both versions.
+        reason: String,
+    },
     /// SQLite said no.
     #[error("analytics store {path}: {source}")]
     Sqlite {
@@ -52,6 +60,7 @@ impl Kinded for AnalyticsError {
             AnalyticsError::InvalidArgument { .. } | AnalyticsError::Timestamp { .. } => {
                 ErrorKind::InvalidArgument
             }
+            AnalyticsError::NewerSchema { .. } => ErrorKind::FailedPrecondition,
             AnalyticsError::Sqlite { .. } | AnalyticsError::Writer { .. } => ErrorKind::Unavailable,
         }
     }

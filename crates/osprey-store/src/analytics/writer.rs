@@ -63,7 +63,15 @@ pub(crate) fn open_db(path: &Path) -> Result<Connection, AnalyticsError> {
     }
     let c = Connection::open(path).map_err(err)?;
     c.busy_timeout(Duration::from_secs(5)).map_err(err)?;
+    let known = crate::schema::ANALYTICS_SCHEMA_VERSION;
+    let found = crate::schema::check(&c, known)
+        .map_err(err)?
+        .map_err(|found| AnalyticsError::NewerSchema {
+            path: path.display().to_string(),
+            reason: crate::schema::newer("analytics store", found, known),
+        })?;
     c.execute_batch(SCHEMA).map_err(err)?;
+    crate::schema::stamp(&c, found, known).map_err(err)?;
     Ok(c)
 }
 
@@ -284,4 +292,40 @@ fn insert(c: &Connection, r: &AnalyticsRecord) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use osprey_base::{ErrorKind, Kinded};
+
+    #[test]
+    fn a_previous_release_file_is_stamped_and_a_newer_one_refused_untouched() {
+        let dir =
+            std::env::temp_dir().join(format!("osprey-analytics-schema-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("analytics.sqlite");
+        // The previous release: the same tables, no version.
+        let _ = std::fs::create_dir_all(&dir);
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(SCHEMA).unwrap();
+        old.pragma_update(None, "user_version", 0).unwrap();
+        drop(old);
+        let c = open_db(&path).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, crate::schema::ANALYTICS_SCHEMA_VERSION);
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let e = open_db(&path).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
+        assert!(e.to_string().contains("newer"), "{e}");
+        let c = Connection::open(&path).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 99, "left untouched");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
